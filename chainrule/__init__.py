@@ -1,0 +1,36 @@
+"""chainrule: neural networks trained by stochastic gradient descent with backpropagation.
+
+>>> import chainrule as cr
+>>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+array([2., 4., 6.], dtype=float32)
+"""
+
+from . import functional
+from .backend import get_rng, manual_seed
+from .gradcheck import gradcheck
+from .tensor import (
+    Tensor,
+    arange,
+    as_tensor,
+    enable_grad,
+    full,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
+    "get_rng", "gradcheck", "functional", "__version__",
+]

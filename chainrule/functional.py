@@ -1,0 +1,278 @@
+"""chainrule.functional (``F``): activations, stable softmax, losses and layers as functions.
+
+Every function accepts Tensors or array-likes and returns a Tensor recorded in
+the graph. Every loss takes ``reduction='mean' | 'sum' | 'none'``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .backend import get_rng
+from .tensor import Tensor, _as_array, apply, as_tensor
+
+__all__ = [
+    "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "logsumexp", "linear", "dropout", "concat", "stack", "where", "maximum", "minimum",
+    "clip", "exp", "log", "sqrt", "layer_norm", "batch_norm",
+    "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+]
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+def _target(t, like):
+    """A target as a plain array; float targets take the input's dtype."""
+    arr = t.data if isinstance(t, Tensor) else _as_array(t, None)
+    if arr.dtype.kind in "fb" and like.dtype.kind == "f" and arr.dtype != like.dtype:
+        arr = arr.astype(like.dtype)
+    return arr
+
+
+def _array(x, like):
+    if x is None:
+        return None
+    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return arr.astype(like.dtype, copy=False) if arr.dtype != like.dtype else arr
+
+
+# ---------------------------------------------------------------- activations
+def relu(x):
+    """max(x, 0)."""
+    return apply(ops.activation.relu, _t(x))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+    return apply(ops.activation.leaky_relu, _t(x), negative_slope=negative_slope)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    return apply(ops.activation.elu, _t(x), alpha=alpha)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) (Gaussian error linear unit); ``approximate='tanh'`` for the tanh form."""
+    return apply(ops.activation.gelu, _t(x), approximate=approximate)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow."""
+    return apply(ops.activation.sigmoid, _t(x))
+
+
+def tanh(x):
+    return apply(ops.activation.tanh, _t(x))
+
+
+def exp(x):
+    return apply(ops.exponential.exp, _t(x))
+
+
+def log(x):
+    return apply(ops.exponential.log, _t(x))
+
+
+def sqrt(x):
+    return apply(ops.exponential.sqrt, _t(x))
+
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along ``axis``: probabilities that sum to 1."""
+    return apply(ops.softmax.softmax, _t(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed as (x - max) - log(sum(exp(x - max)))."""
+    return apply(ops.softmax.log_softmax, _t(x), axis=axis)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) along ``axis``, stable for any finite input."""
+    return apply(ops.reduction.logsumexp, _t(x), axis=axis, keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- combinators
+def maximum(a, b):
+    a = _t(a)
+    return apply(ops.arithmetic.maximum, a, _t(b))
+
+
+def minimum(a, b):
+    a = _t(a)
+    return apply(ops.arithmetic.minimum, a, _t(b))
+
+
+def clip(x, lo=None, hi=None):
+    return apply(ops.arithmetic.clip, _t(x), lo=lo, hi=hi)
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b``; the gradient flows to the branch taken."""
+    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    return apply(ops.arithmetic.where, _t(a), _t(b), cond=cond.astype(bool, copy=False))
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    return apply(ops.shape.concat, *[_t(t) for t in tensors], axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join tensors along a new axis."""
+    return apply(ops.shape.stack, *[_t(t) for t in tensors], axis=axis)
+
+
+# ---------------------------------------------------------------- layers
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with ``weight`` of shape (out_features, in_features)."""
+    return apply(ops.linalg.linear, _t(x), _t(weight), None if bias is None else _t(bias))
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Inverted dropout: in training, zero each element with probability ``p`` and
+    scale the survivors by 1/(1 - p), so evaluation needs no rescaling."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    x = _t(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return apply(ops.random.dropout, x, p=p, generator=generator or get_rng())
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` axes, then scale and shift."""
+    x = _t(x)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    if tuple(x.shape[x.ndim - len(normalized_shape):]) != tuple(normalized_shape):
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end in "
+                         f"normalized_shape {tuple(normalized_shape)}")
+    return apply(ops.normalization.layer_norm, x, None if weight is None else _t(weight),
+                 None if bias is None else _t(bias), normalized_ndim=len(normalized_shape),
+                 eps=eps)
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+               training=True, momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 0 (and trailing axes) of ``x`` of shape (N, C[, L]).
+
+    In training, normalise with the batch's statistics and update the running
+    ones in place (``running = (1 - momentum) * running + momentum * batch``,
+    with the unbiased batch variance, as PyTorch does); in evaluation, use the
+    running statistics.
+    """
+    x = _t(x)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: input must have shape (N, C) or (N, C, L), got {x.shape}")
+    c = x.shape[1]
+    shape = (c,) if x.ndim == 2 else (c, 1)
+    w = None if weight is None else _t(weight).reshape(shape)
+    b = None if bias is None else _t(bias).reshape(shape)
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        rm = _array(running_mean, x).reshape(shape)
+        rv = _array(running_var, x).reshape(shape)
+        y = (x - Tensor(rm)) * Tensor(1 / np.sqrt(rv + eps))
+        if w is not None:
+            y = y * w
+        if b is not None:
+            y = y + b
+        return y
+    n = x.size // c
+    if n < 2:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, "
+                         f"got input of shape {x.shape}")
+    stats = {}
+
+    def op(xa, wa, ba):
+        out, backward, mu, var = ops.normalization.batch_norm_train(xa, wa, ba, eps)
+        stats["mean"], stats["var"] = mu, var
+        return out, backward
+
+    op.__name__ = "batch_norm"
+    y = apply(op, x, w, b)
+    if running_mean is not None:
+        rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+        rv = running_var.data if isinstance(running_var, Tensor) else running_var
+        rm *= 1 - momentum
+        rm += momentum * stats["mean"].reshape(rm.shape)
+        rv *= 1 - momentum
+        rv += momentum * stats["var"].reshape(rv.shape) * (n / (n - 1))
+    return y
+
+
+# ---------------------------------------------------------------- losses
+def mse_loss(input, target, reduction="mean", half=False):
+    """Mean squared error (input - target)**2.
+
+    ``half=True`` gives the lecture's E = 1/2 (y - t)**2, whose gradient is y - t.
+    """
+    x = _t(input)
+    t = _t(target) if isinstance(target, Tensor) else Tensor(_target(target, x))
+    return apply(ops.loss.mse_loss, x, t, reduction=reduction, half=half)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error |input - target|."""
+    x = _t(input)
+    t = _t(target) if isinstance(target, Tensor) else Tensor(_target(target, x))
+    return apply(ops.loss.l1_loss, x, t, reduction=reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss: 0.5 d**2 for |d| < delta, delta (|d| - delta/2) beyond."""
+    x = _t(input)
+    t = _t(target) if isinstance(target, Tensor) else Tensor(_target(target, x))
+    return apply(ops.loss.huber_loss, x, t, reduction=reduction, delta=delta)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities -[t log p + (1 - t) log(1 - p)]."""
+    p = _t(input)
+    return apply(ops.loss.binary_cross_entropy, p, Tensor(_target(target, p)),
+                 reduction=reduction, weight=_array(weight, p))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """Sigmoid + binary cross-entropy from logits, fused: gradient sigmoid(x) - t."""
+    x = _t(input)
+    return apply(ops.loss.binary_cross_entropy_with_logits, x, Tensor(_target(target, x)),
+                 reduction=reduction, weight=_array(weight, x),
+                 pos_weight=_array(pos_weight, x))
+
+
+def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=0.0):
+    """Softmax + cross-entropy from logits of shape (N, C), fused: gradient p - y.
+
+    Parameters
+    ----------
+    input : Tensor of shape (N, C)
+        Unnormalised scores (logits).
+    target : array_like of shape (N,) or (N, C)
+        Class indices (integers) or class probabilities (floats).
+    weight : array_like of shape (C,), optional
+        A weight per class; 'mean' then divides by the summed weights of the targets.
+    reduction : {'mean', 'sum', 'none'}
+    label_smoothing : float in [0, 1]
+        Mix the target with the uniform distribution.
+    """
+    z = _t(input)
+    return apply(ops.loss.cross_entropy, z, Tensor(_target(target, z)), reduction=reduction,
+                 weight=_array(weight, z), label_smoothing=label_smoothing)
+
+
+def nll_loss(input, target, weight=None, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
+    z = _t(input)
+    return apply(ops.loss.nll_loss, z, Tensor(_target(target, z)), reduction=reduction,
+                 weight=_array(weight, z))

@@ -1,0 +1,70 @@
+"""Matrix products: matmul (with NumPy's batched and 1-D rules) and the fused linear layer."""
+
+from __future__ import annotations
+
+from ._util import unbroadcast
+
+
+def _check_matmul(a, b, op):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{op}: operands must have at least 1 dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({k_a} != {k_b})")
+
+
+def matmul(a, b):
+    _check_matmul(a, b, "matmul")
+    out = a @ b
+
+    def backward(g, needs):
+        # Promote 1-D operands to matrices, as the forward product did, then undo it.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        ga = gb = None
+        if needs[0]:
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if needs[1]:
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb
+
+    return out, backward
+
+
+def linear(x, w, b=None):
+    """y = x @ w.T + b with ``w`` of shape (out_features, in_features), as in PyTorch.
+
+    One GEMM for the output, one for each gradient; the bias gradient is a sum.
+    """
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
+                         f"{w.shape} (expected input (..., {w.shape[-1]}))")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
+                         f"{w.shape} (expected ({w.shape[0]},))")
+    out = x @ w.T
+    if b is not None:
+        out += b
+
+    def backward(g, needs):
+        gx = gw = gb = None
+        if needs[0]:
+            gx = g @ w
+        if needs[1]:
+            if x.ndim == 2:
+                gw = g.T @ x
+            else:
+                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        if b is not None and needs[2]:
+            gb = g.sum(axis=tuple(range(g.ndim - 1)))
+        return gx, gw, gb
+
+    return out, backward

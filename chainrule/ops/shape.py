@@ -1,0 +1,89 @@
+"""Shape and indexing ops: reshape, transpose, broadcast_to, getitem, concat, stack."""
+
+from __future__ import annotations
+
+from ..backend import array_module
+from ._util import unbroadcast
+
+
+def reshape(a, shape):
+    out = a.reshape(shape)
+
+    def backward(g, needs):
+        return (g.reshape(a.shape),)
+
+    return out, backward
+
+
+def transpose(a, axes=None):
+    xp = array_module(a)
+    out = a.transpose(axes)
+
+    def backward(g, needs):
+        if axes is None:
+            return (g.transpose(),)
+        return (g.transpose(tuple(xp.argsort(xp.asarray(axes)).tolist())),)
+
+    return out, backward
+
+
+def broadcast_to(a, shape):
+    xp = array_module(a)
+    out = xp.broadcast_to(a, shape)
+
+    def backward(g, needs):
+        return (unbroadcast(g, a.shape),)
+
+    return out, backward
+
+
+def _is_basic(index):
+    """True when ``index`` uses only ints, slices, None and Ellipsis (no repeats possible)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+
+
+def _has_only_bool_arrays(index, xp):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(not isinstance(p, xp.ndarray) or p.dtype == bool for p in parts)
+
+
+def getitem(a, index):
+    xp = array_module(a)
+    out = a[index]
+
+    def backward(g, needs):
+        grad = xp.zeros(a.shape, dtype=g.dtype)
+        if _is_basic(index) or _has_only_bool_arrays(index, xp):
+            grad[index] = g
+        else:
+            # NOTE: an integer index may repeat; scatter-add accumulates every copy.
+            xp.add.at(grad, index, g)
+        return (grad,)
+
+    return out, backward
+
+
+def concat(*arrays, axis=0):
+    xp = array_module(*arrays)
+    out = xp.concatenate(arrays, axis=axis)
+    ends = []
+    total = 0
+    for a in arrays:
+        total += a.shape[axis]
+        ends.append(total)
+
+    def backward(g, needs):
+        return tuple(xp.split(g, ends[:-1], axis=axis))
+
+    return out, backward
+
+
+def stack(*arrays, axis=0):
+    xp = array_module(*arrays)
+    out = xp.stack(arrays, axis=axis)
+
+    def backward(g, needs):
+        return tuple(xp.moveaxis(g, axis, 0))
+
+    return out, backward

@@ -1,0 +1,621 @@
+"""Tensor, creation helpers, grad mode and backpropagation (the graph walk).
+
+A Tensor wraps an ndarray. When an op runs on tensors of which one requires a
+gradient (and grad mode is on), the result remembers its inputs and the op's
+backward closure. ``backward()`` then applies the chain rule from the output
+back to the leaves, in reverse topological order, summing the contributions
+of every path through which a tensor was used.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import ops
+from .backend import DEFAULT_FLOAT, array_module, get_rng, is_float
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad`."""
+    return _grad_enabled
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager (and decorator) that records no graph: for inference and updates.
+
+    Examples
+    --------
+    >>> with cr.no_grad():
+    ...     y = model(x)
+    """
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager that turns graph recording back on inside :class:`no_grad`."""
+
+    mode = True
+
+
+def _graph_freed(g, needs):
+    raise RuntimeError(
+        "backward: trying to backward through the graph a second time; its intermediate "
+        "results were freed by the first backward(). Pass retain_graph=True to the first "
+        "call if you need to call backward twice."
+    )
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    Build one with :func:`tensor`. ``data`` is the ndarray, ``grad`` the
+    gradient accumulated by :meth:`backward` (``None`` until then).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad=False):
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+        self._parents = ()
+        self._backward = None
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    @property
+    def is_leaf(self):
+        return self._backward is None
+
+    def numel(self):
+        return self.data.size
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(np.asarray(self.numpy()), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.dtype != DEFAULT_FLOAT:
+            extra += f", dtype={self.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    # ------------------------------------------------------------- conversion
+    def numpy(self):
+        """The data as a NumPy array (copied to the host if it lives on a GPU)."""
+        d = self.data
+        return d if isinstance(d, np.ndarray) else d.get()
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, "
+                             f"this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self):
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype):
+        """A copy converted to ``dtype`` (differentiable between float types)."""
+        dtype = np.dtype(dtype)
+        src = self.data.dtype
+
+        def op(a):
+            def backward(g, needs):
+                return (g.astype(src),)
+
+            return a.astype(dtype), backward
+
+        if not is_float(dtype):
+            return Tensor(self.data.astype(dtype))
+        return apply(op, self)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (float tensors only) and return self."""
+        if requires_grad and not is_float(self.dtype):
+            raise ValueError(f"only floating-point tensors can require gradients, "
+                             f"this one has dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ------------------------------------------------------------- backward
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate: accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        Parameters
+        ----------
+        grad : array_like, optional
+            The gradient of some scalar with respect to this tensor; required
+            unless the tensor holds a single element (then it is 1).
+        retain_graph : bool, default False
+            Keep the graph so that backward can run through it again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad: no input had "
+                "requires_grad=True, or it was computed under no_grad()"
+            )
+        xp = array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be omitted only for a one-element output; this "
+                    f"tensor has shape {self.shape}, so pass grad= of that shape"
+                )
+            seed = xp.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = grad.data if isinstance(grad, Tensor) else grad
+            seed = xp.array(seed, dtype=self.dtype, copy=True)
+            if seed.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {seed.shape} but the tensor has "
+                                 f"shape {self.shape}")
+        _run_backward(self, seed, retain_graph)
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, other):
+        return apply(ops.arithmetic.add, self, _operand(other, self))
+
+    def __radd__(self, other):
+        return apply(ops.arithmetic.add, _operand(other, self), self)
+
+    def __sub__(self, other):
+        return apply(ops.arithmetic.sub, self, _operand(other, self))
+
+    def __rsub__(self, other):
+        return apply(ops.arithmetic.sub, _operand(other, self), self)
+
+    def __mul__(self, other):
+        return apply(ops.arithmetic.mul, self, _operand(other, self))
+
+    def __rmul__(self, other):
+        return apply(ops.arithmetic.mul, _operand(other, self), self)
+
+    def __truediv__(self, other):
+        return apply(ops.arithmetic.div, self, _operand(other, self))
+
+    def __rtruediv__(self, other):
+        return apply(ops.arithmetic.div, _operand(other, self), self)
+
+    def __pow__(self, other):
+        return apply(ops.arithmetic.pow, self, _operand(other, self))
+
+    def __rpow__(self, other):
+        return apply(ops.arithmetic.pow, _operand(other, self), self)
+
+    def __matmul__(self, other):
+        return apply(ops.linalg.matmul, self, _operand(other, self))
+
+    def __rmatmul__(self, other):
+        return apply(ops.linalg.matmul, _operand(other, self), self)
+
+    def __neg__(self):
+        return apply(ops.arithmetic.neg, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def __getitem__(self, index):
+        return apply(ops.shape.getitem, self, index=_index(index))
+
+    # comparisons give boolean tensors and are never differentiated
+    def _compare(self, other, fn):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(fn(self.data, other))
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    # ------------------------------------------------------------- methods
+    def sum(self, axis=None, keepdims=False):
+        return apply(ops.reduction.sum, self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return apply(ops.reduction.mean, self, axis=_axis(axis), keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return apply(ops.reduction.max, self, axis=_axis(axis), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return apply(ops.reduction.min, self, axis=_axis(axis), keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, correction=1):
+        return apply(ops.reduction.var, self, axis=_axis(axis), keepdims=keepdims,
+                     correction=correction)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return apply(ops.reduction.logsumexp, self, axis=_axis(axis), keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis=None, keepdims=False):
+        return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
+
+    def exp(self):
+        return apply(ops.exponential.exp, self)
+
+    def log(self):
+        return apply(ops.exponential.log, self)
+
+    def sqrt(self):
+        return apply(ops.exponential.sqrt, self)
+
+    def abs(self):
+        return apply(ops.arithmetic.abs, self)
+
+    def tanh(self):
+        return apply(ops.activation.tanh, self)
+
+    def sigmoid(self):
+        return apply(ops.activation.sigmoid, self)
+
+    def relu(self):
+        return apply(ops.activation.relu, self)
+
+    def clip(self, lo=None, hi=None):
+        return apply(ops.arithmetic.clip, self, lo=lo, hi=hi)
+
+    clamp = clip
+
+    def softmax(self, axis=-1):
+        return apply(ops.softmax.softmax, self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return apply(ops.softmax.log_softmax, self, axis=axis)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return apply(ops.shape.reshape, self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_axis=0):
+        return self.reshape(self.shape[:start_axis] + (-1,))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return apply(ops.shape.transpose, self, axes=axes or None)
+
+    def squeeze(self, axis=None):
+        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
+
+    def unsqueeze(self, axis):
+        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
+
+    def expand(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return apply(ops.shape.broadcast_to, self, shape=shape)
+
+
+# --------------------------------------------------------------------- graph
+def apply(op, *inputs, **options):
+    """Run ``op`` on the inputs' arrays and record it in the graph when a gradient is needed.
+
+    ``inputs`` are Tensors (or ``None`` for an absent optional input, such as a
+    bias); ``options`` are passed to the op unchanged.
+    """
+    arrays = [None if t is None else t.data for t in inputs]
+    try:
+        out, backward = op(*arrays, **options)
+    except ValueError as e:
+        msg = str(e)
+        name = op.__name__
+        raise ValueError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    result = Tensor(out)
+    if _grad_enabled:
+        for t in inputs:
+            if t is not None and t.requires_grad:
+                result.requires_grad = True
+                result._parents = inputs
+                result._backward = backward
+                break
+    return result
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root`` through tensors that require grad, inputs first.
+
+    Iterative depth-first search: a chain of any length needs no recursion.
+    """
+    order = []
+    seen = {id(root)}
+    stack = [(root, iter(root._parents))]
+    while stack:
+        node, parents = stack[-1]
+        for p in parents:
+            if p is not None and p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, iter(p._parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _run_backward(root, seed, retain_graph):
+    order = _topological_order(root)
+    pending = {id(root): seed}
+    assigned = set()  # ids of arrays already stored as some leaf's .grad in this pass
+    for node in reversed(order):
+        g = pending.pop(id(node), None)
+        if g is None:
+            continue
+        backward = node._backward
+        if backward is None:  # a leaf: accumulate into .grad
+            if g.dtype != node.data.dtype:
+                g = g.astype(node.data.dtype)
+            if node.grad is None:
+                # .grad must own its memory: never a view, never shared with another leaf.
+                if g.base is not None or id(g) in assigned or not g.flags.writeable:
+                    g = g.copy()
+                assigned.add(id(g))
+                node.grad = g
+            else:
+                node.grad += g
+            continue
+        parents = node._parents
+        needs = tuple(p is not None and p.requires_grad for p in parents)
+        grads = backward(g, needs)
+        for p, pg, need in zip(parents, grads, needs):
+            if not need or pg is None:
+                continue
+            k = id(p)
+            prev = pending.get(k)
+            pending[k] = pg if prev is None else prev + pg
+        if not retain_graph:
+            node._parents = ()
+            node._backward = _graph_freed
+
+
+# ------------------------------------------------------------------ creation
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _index(index):
+    """Tensors inside an index become arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _operand(x, like):
+    """Wrap a non-Tensor operand as a constant; Python scalars take ``like``'s float dtype."""
+    if isinstance(x, Tensor):
+        return x
+    xp = array_module(like.data)
+    if isinstance(x, numbers.Number):
+        if is_float(like.data.dtype):
+            return Tensor(xp.asarray(x, dtype=like.data.dtype))
+        if isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral):
+            return Tensor(xp.asarray(x, dtype=DEFAULT_FLOAT))
+        return Tensor(xp.asarray(x))
+    return Tensor(_as_array(x, None, xp))
+
+
+def _as_array(data, dtype, xp=np):
+    if isinstance(data, Tensor):
+        data = data.data
+    keep_float64 = isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
+    if dtype is None:
+        try:
+            arr = xp.asarray(data)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"tensor(): cannot convert {type(data).__name__} to a numeric "
+                            f"array ({e})") from None
+        kind = arr.dtype.kind
+        if kind not in "biuf":
+            raise TypeError(f"tensor(): data must be numeric (bool, int or float), got an "
+                            f"array of dtype {arr.dtype}")
+        if kind == "f" and not (keep_float64 and arr.dtype != np.float16):
+            arr = arr.astype(DEFAULT_FLOAT, copy=False)
+        return arr
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"tensor(): dtype must be numeric, got {dtype}")
+    try:
+        return xp.asarray(data, dtype=dtype)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"tensor(): cannot convert {type(data).__name__} to {dtype} "
+                        f"({e})") from None
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """Create a tensor from array-like data (copied).
+
+    Parameters
+    ----------
+    data : array_like
+        Numbers, nested lists, an ndarray or a Tensor.
+    dtype : dtype, optional
+        Python floats and lists default to float32; a float64 ndarray stays float64.
+    requires_grad : bool, default False
+        Record ops on this tensor so that ``backward`` fills its ``grad``. Only
+        floating-point tensors can require gradients.
+
+    Examples
+    --------
+    >>> x = cr.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([[2., 4.]], dtype=float32)
+    """
+    arr = _as_array(data, dtype, array_module(getattr(data, "data", data)))
+    arr = arr.copy()
+    if requires_grad and not is_float(arr.dtype):
+        raise ValueError(f"tensor(): only floating-point tensors can require gradients, "
+                         f"got dtype {arr.dtype}")
+    return Tensor(arr, bool(requires_grad))
+
+
+def as_tensor(data, dtype=None):
+    """Wrap array-like data as a tensor without copying when it already is an array."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return data
+    return Tensor(_as_array(data, dtype, array_module(getattr(data, "data", data))))
+
+
+def _shape(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _make(arr, requires_grad):
+    if requires_grad and not is_float(arr.dtype):
+        raise ValueError(f"only floating-point tensors can require gradients, got {arr.dtype}")
+    return Tensor(arr, requires_grad)
+
+
+def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+    return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad)
+
+
+def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+    return _make(np.ones(_shape(shape), dtype=dtype), requires_grad)
+
+
+def full(shape, fill_value, dtype=DEFAULT_FLOAT, requires_grad=False):
+    return _make(np.full(shape, fill_value, dtype=dtype), requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return _make(array_module(t.data).zeros_like(t.data, dtype=dtype), requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return _make(array_module(t.data).ones_like(t.data, dtype=dtype), requires_grad)
+
+
+def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+    """Standard normal samples from chainrule's seeded generator."""
+    return _make(get_rng().standard_normal(_shape(shape)).astype(dtype), requires_grad)
+
+
+def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+    """Uniform samples in [0, 1) from chainrule's seeded generator."""
+    return _make(get_rng().random(_shape(shape)).astype(dtype), requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(DEFAULT_FLOAT)
+    return Tensor(arr)
