@@ -7,9 +7,11 @@
 array([2., 4., 6.], dtype=float32)
 """
 
-from . import functional
+from . import data, functional, io, nn, optim, train
 from .backend import get_rng, manual_seed
+from .errors import ChainruleError, DataError, ModelFileError
 from .gradcheck import gradcheck
+from .io import load, save
 from .tensor import (
     Tensor,
     arange,
@@ -32,5 +34,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
-    "get_rng", "gradcheck", "functional", "__version__",
+    "get_rng", "gradcheck", "functional", "nn", "optim", "data", "train", "io", "save", "load",
+    "ChainruleError", "DataError", "ModelFileError", "__version__",
 ]

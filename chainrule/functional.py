@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .backend import get_rng
-from .tensor import Tensor, _as_array, apply, as_tensor
+from .tensor import Tensor, _as_array, _operand, apply, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -31,6 +31,14 @@ def _target(t, like):
     if arr.dtype.kind in "fb" and like.dtype.kind == "f" and arr.dtype != like.dtype:
         arr = arr.astype(like.dtype)
     return arr
+
+
+def _pair(a, b):
+    """Two operands as tensors; a Python number takes the other's float dtype, as in x * 2."""
+    if isinstance(b, Tensor) and not isinstance(a, Tensor):
+        return _operand(a, b), b
+    a = _t(a)
+    return a, _operand(b, a)
 
 
 def _array(x, like):
@@ -99,13 +107,11 @@ def logsumexp(x, axis=None, keepdims=False):
 
 # ---------------------------------------------------------------- combinators
 def maximum(a, b):
-    a = _t(a)
-    return apply(ops.arithmetic.maximum, a, _t(b))
+    return apply(ops.arithmetic.maximum, *_pair(a, b))
 
 
 def minimum(a, b):
-    a = _t(a)
-    return apply(ops.arithmetic.minimum, a, _t(b))
+    return apply(ops.arithmetic.minimum, *_pair(a, b))
 
 
 def clip(x, lo=None, hi=None):
@@ -115,7 +121,7 @@ def clip(x, lo=None, hi=None):
 def where(cond, a, b):
     """Elementwise ``a if cond else b``; the gradient flows to the branch taken."""
     cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
-    return apply(ops.arithmetic.where, _t(a), _t(b), cond=cond.astype(bool, copy=False))
+    return apply(ops.arithmetic.where, *_pair(a, b), cond=cond.astype(bool, copy=False))
 
 
 def concat(tensors, axis=0):

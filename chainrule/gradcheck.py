@@ -8,7 +8,7 @@ from .tensor import Tensor, no_grad
 
 
 def _as_float64(t):
-    return t.data.astype(np.float64)
+    return t.data.astype(np.float64, order="C")  # C order: reshape(-1) must be a view
 
 
 def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
@@ -46,6 +46,9 @@ def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for i in checked:
         t = inputs[i]
         analytic = np.zeros_like(t.data) if t.grad is None else t.grad
+        if analytic.shape != t.shape:
+            raise AssertionError(f"gradcheck: input {i} (shape {t.shape}) got a gradient of "
+                                 f"shape {analytic.shape}")
         numeric = np.zeros_like(t.data)
         flat = t.data.reshape(-1)
         for j in range(flat.size):

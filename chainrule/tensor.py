@@ -411,6 +411,8 @@ def apply(op, *inputs, **options):
         msg = str(e)
         name = op.__name__
         raise ValueError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    if isinstance(out, np.generic):  # NumPy reduces to a scalar; a Tensor holds an array
+        out = np.asarray(out)
     result = Tensor(out)
     if _grad_enabled:
         for t in inputs:
@@ -455,6 +457,8 @@ def _run_backward(root, seed, retain_graph):
         if backward is None:  # a leaf: accumulate into .grad
             if g.dtype != node.data.dtype:
                 g = g.astype(node.data.dtype)
+            if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
+                g = np.asarray(g)
             if node.grad is None:
                 # .grad must own its memory: never a view, never shared with another leaf.
                 if g.base is not None or id(g) in assigned or not g.flags.writeable:

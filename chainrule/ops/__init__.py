@@ -7,8 +7,18 @@ input (``None`` where ``needs`` says it is not wanted). Ops never see a Tensor;
 one function here and its gradient check in ``tests/ops``.
 """
 
-from . import activation, arithmetic, exponential, linalg, loss, normalization, random
-from . import reduction, shape, softmax
+from . import (
+    activation,
+    arithmetic,
+    exponential,
+    linalg,
+    loss,
+    normalization,
+    random,
+    reduction,
+    shape,
+    softmax,
+)
 
 __all__ = ["activation", "arithmetic", "exponential", "linalg", "loss", "normalization",
            "random", "reduction", "shape", "softmax"]

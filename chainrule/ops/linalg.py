@@ -25,10 +25,10 @@ def matmul(a, b):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
-        if a.ndim == 1:
-            g2 = g2[..., None, :]
         if b.ndim == 1:
             g2 = g2[..., None]
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
         ga = gb = None
         if needs[0]:
             ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)

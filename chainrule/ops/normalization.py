@@ -30,7 +30,7 @@ def _normalize(x, w, b, axes, eps):
         if needs[0]:
             gx = inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
                             - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
-        red = _param_axes(x.ndim, w)
+        red = _param_axes(x.ndim, w if w is not None else b)
         if w is not None and needs[1]:
             gw = (g * x_hat).sum(axis=red).reshape(w.shape)
         if b is not None and needs[2]:

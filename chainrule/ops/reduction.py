@@ -83,12 +83,14 @@ def logsumexp(a, axis=None, keepdims=False):
     m = a.max(axis=axis, keepdims=True)
     # NOTE: a slice that is all -inf has max -inf; shifting by 0 there keeps it -inf, not NaN.
     m = xp.where(xp.isfinite(m), m, 0)
-    s = xp.exp(a - m).sum(axis=axis, keepdims=True)
+    e = xp.exp(a - m)
+    s = e.sum(axis=axis, keepdims=True)
     out_k = xp.log(s) + m
     out = out_k if keepdims else _drop_axes(out_k, axis, a.ndim)
 
     def backward(g, needs):
-        # d/da logsumexp(a) = softmax(a)
-        return (expand_reduced(g, a.shape, axis, keepdims) * xp.exp(a - out_k),)
+        # d/da logsumexp(a) = softmax(a) = e / s; exp(a - out) would lose the low bits
+        # of a large out (|a| ~ 1e4 in float32) and the gradient would not sum to 1.
+        return (expand_reduced(g, a.shape, axis, keepdims) * (e / s),)
 
     return out, backward

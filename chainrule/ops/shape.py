@@ -22,7 +22,7 @@ def transpose(a, axes=None):
     def backward(g, needs):
         if axes is None:
             return (g.transpose(),)
-        return (g.transpose(tuple(xp.argsort(xp.asarray(axes)).tolist())),)
+        return (g.transpose(tuple(xp.argsort(xp.asarray(axes) % a.ndim).tolist())),)
 
     return out, backward
 
@@ -45,7 +45,8 @@ def _is_basic(index):
 
 def _has_only_bool_arrays(index, xp):
     parts = index if isinstance(index, tuple) else (index,)
-    return all(not isinstance(p, xp.ndarray) or p.dtype == bool for p in parts)
+    return all(not isinstance(p, (list, xp.ndarray)) or xp.asarray(p).dtype == bool
+               for p in parts)
 
 
 def getitem(a, index):

@@ -1,0 +1,170 @@
+"""What every framework worker shares: the data, the timing loops and the memory probes.
+
+A framework module (fw_*.py) only builds a model and says how to run one
+training step or one forward pass on ``X[start:stop]``; the loops that time
+those calls live here, so every framework is timed by the same code.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+
+import numpy as np
+
+SEED = 0
+N_SAMPLES = 12_000          # the MLP's one epoch
+N_FEATURES = 784
+N_CLASSES = 10
+MLP_SIZES = (784, 256, 256, 10)
+TINY_SIZES = (16, 32, 32, 2)
+TINY_SAMPLES = 4096
+RESIDUAL_WIDTH = 256
+RESIDUAL_BLOCKS = 8
+RESIDUAL_BATCH = 256
+INFERENCE_BATCH = 4096
+MLP_BATCHES = (32, 128, 1024)
+SGD_LR = 0.01
+ADAM_LR = 1e-3
+RSS_STEPS = 20_000
+
+
+# ---------------------------------------------------------------------- data
+def mlp_data(n=N_SAMPLES, d=N_FEATURES, classes=N_CLASSES, seed=SEED):
+    """Random float32 inputs and int64 labels, shuffled once (a fixed permutation).
+
+    Generated directly in float32 (no float64 temporary), so the memory case's
+    baseline is the data itself.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    y = rng.integers(0, classes, size=n, dtype=np.int64)
+    perm = rng.permutation(n)
+    return np.ascontiguousarray(x[perm]), np.ascontiguousarray(y[perm])
+
+
+def tiny_data():
+    return mlp_data(TINY_SAMPLES, TINY_SIZES[0], TINY_SIZES[-1], SEED + 1)
+
+
+def batch_bounds(n, batch):
+    """(start, stop) of each batch of one epoch; the last one may be shorter (drop_last=False)."""
+    return [(s, min(s + batch, n)) for s in range(0, n, batch)]
+
+
+# ---------------------------------------------------------------------- timing
+def warm_up(step, bounds, n_steps=10):
+    """Run the last (possibly partial) batch once, then the first ``n_steps`` batches."""
+    step(*bounds[-1])
+    for s, e in bounds[:n_steps]:
+        step(s, e)
+
+
+def time_epochs(step, n, batch, epochs):
+    """Samples per second of each of ``epochs`` timed epochs, after a warm-up."""
+    bounds = batch_bounds(n, batch)
+    warm_up(step, bounds)
+    rates = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for s, e in bounds:
+            step(s, e)
+        rates.append(n / (time.perf_counter() - t0))
+    return rates
+
+
+def time_steps_us(step, n, batch, steps, warm=200):
+    """Microseconds of each of ``steps`` single training steps (cycling over the data)."""
+    bounds = batch_bounds(n, batch)
+    if bounds[-1][1] - bounds[-1][0] != batch:
+        bounds = bounds[:-1]
+    for i in range(warm):
+        step(*bounds[i % len(bounds)])
+    clock = time.perf_counter_ns
+    out = []
+    for i in range(steps):
+        s, e = bounds[i % len(bounds)]
+        t0 = clock()
+        step(s, e)
+        out.append((clock() - t0) / 1e3)
+    return out
+
+
+def time_calls(fn, calls, warm=2):
+    """Seconds of each of ``calls`` calls of ``fn()`` after ``warm`` untimed ones."""
+    for _ in range(warm):
+        fn()
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+# ---------------------------------------------------------------------- memory
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def rss_mb():
+    return _status_kb("VmRSS") / 1024
+
+
+def hwm_mb():
+    return _status_kb("VmHWM") / 1024
+
+
+def reset_peak():
+    """Reset the peak RSS (VmHWM) to the current RSS; False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_increase_mb(run):
+    """Peak RSS increase (MB) while ``run()`` executes, above the RSS just before it."""
+    gc.collect()
+    reset = reset_peak()
+    before = rss_mb()
+    hwm_before = hwm_mb()
+    run()
+    after = hwm_mb()
+    if not reset and after <= hwm_before:
+        # The peak was set before (data generation); the run did not exceed it.
+        return max(0.0, after - before), {"hwm_reset": False, "peak_before_mb": hwm_before}
+    return after - before, {"hwm_reset": reset, "rss_before_mb": before, "hwm_after_mb": after}
+
+
+def rss_growth_mb(step, n, batch, steps=RSS_STEPS, warm=500):
+    """RSS (MB) after ``steps`` training steps minus RSS after a warm-up, both after gc."""
+    bounds = batch_bounds(n, batch)
+    bounds = [b for b in bounds if b[1] - b[0] == batch]
+    for i in range(warm):
+        step(*bounds[i % len(bounds)])
+    gc.collect()
+    before = rss_mb()
+    for i in range(steps):
+        step(*bounds[i % len(bounds)])
+    gc.collect()
+    after = rss_mb()
+    return after - before, {"rss_before_mb": before, "rss_after_mb": after, "steps": steps}
+
+
+# ---------------------------------------------------------------------- init
+def uniform_init(rng, fan_in, shape):
+    """PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)

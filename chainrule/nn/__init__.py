@@ -1,0 +1,33 @@
+"""chainrule.nn: modules, layers, losses and initialisation, shaped like ``torch.nn``."""
+
+from . import init
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+    BatchNorm1d,
+    Dropout,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    Residual,
+    Sequential,
+)
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+from .module import LAYER_REGISTRY, Module, Parameter
+
+__all__ = [
+    "Module", "Parameter", "LAYER_REGISTRY", "init",
+    "Linear", "Sequential", "Residual", "Identity", "Flatten", "Dropout", "BatchNorm1d",
+    "LayerNorm",
+    "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "MSELoss", "L1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
+    "NLLLoss",
+]

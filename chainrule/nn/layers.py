@@ -1,0 +1,214 @@
+"""Layers: Linear, Sequential, Residual, Identity, Flatten, Dropout, BatchNorm1d, LayerNorm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from .. import ops
+from ..tensor import Tensor, apply, as_tensor
+from . import init
+from .module import Module, Parameter
+
+
+def _input(x):
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, one fused op.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+    dtype : dtype, default float32
+
+    ``weight`` has shape (out_features, in_features) and, like ``bias``, starts
+    from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype="float32"):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Linear: {name} must be a positive integer, got {v!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # NOTE: kaiming_uniform with a=sqrt(5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        return apply(ops.linalg.linear, _input(x), self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Sequential(Module):
+    """Modules applied one after the other: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add a module at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: got a {type(module).__name__}, not a Module")
+        setattr(self, str(len(self._modules)), module)
+        self._init_args = (tuple(self._modules.values()), {})
+        return self
+
+
+class Residual(Module):
+    """x + block(x): the skip connection of a residual network.
+
+    The input feeds two paths, so backpropagation adds the gradient through the
+    block to the gradient of the identity path.
+    """
+
+    def __init__(self, block):
+        super().__init__()
+        if not isinstance(block, Module):
+            raise TypeError(f"Residual: block must be a Module, got {type(block).__name__}")
+        self.block = block
+
+    def forward(self, x):
+        x = _input(x)
+        return x + self.block(x)
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return _input(x)
+
+
+class Flatten(Module):
+    """Flattens axes ``start_dim..end_dim`` into one (by default all but the batch axis)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x):
+        x = _input(x)
+        shape = x.shape
+        end = self.end_dim % len(shape)
+        new = shape[:self.start_dim] + (-1,) + shape[end + 1:]
+        return x.reshape(new)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Module):
+    """Inverted dropout with drop probability ``p``; identity in evaluation mode."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation of (N, C) or (N, C, L) inputs (Ioffe & Szegedy).
+
+    Training normalises with the batch's mean and variance and updates the
+    running estimates; evaluation uses the running estimates.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, dtype="float32"):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x):
+        x = _input(x)
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: expected input of shape (N, {self.num_features}) "
+                             f"or (N, {self.num_features}, L), got {x.shape}")
+        use_batch = self.training or not self.track_running_stats
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=use_batch, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class LayerNorm(Module):
+    """Normalises each sample over its trailing ``normalized_shape`` axes (Ba et al.)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, dtype="float32"):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"

@@ -1,0 +1,140 @@
+"""Losses as modules: ``loss_fn = CrossEntropyLoss(); loss = loss_fn(logits, target)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..ops._util import check_reduction
+from ..tensor import Tensor
+from .module import Module
+
+
+class _Loss(Module):
+    """A loss module: ``loss_fn(input, target, sample_weight=None)``.
+
+    Subclasses define ``_loss(input, target, reduction)``. With ``sample_weight``
+    (shape (N,)), the per-sample losses are weighted and 'mean' divides by the
+    total weight (times each sample's class weight, where the loss has class
+    weights), so integer weights act like repeated samples.
+    """
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        check_reduction(reduction, type(self).__name__)
+        self.reduction = reduction
+
+    def forward(self, input, target, sample_weight=None):
+        if sample_weight is None:
+            return self._loss(input, target, self.reduction)
+        per = self._loss(input, target, "none")
+        w = np.asarray(getattr(sample_weight, "data", sample_weight))
+        if w.shape != (per.shape[0],):
+            raise ValueError(f"{type(self).__name__}: sample_weight of shape {w.shape} does not "
+                             f"match {per.shape[0]} samples")
+        w = w.astype(per.dtype, copy=False)
+        weighted = per * Tensor(w.reshape((-1,) + (1,) * (per.ndim - 1)))
+        if self.reduction == "none":
+            return weighted
+        total = weighted.sum()
+        if self.reduction == "sum":
+            return total
+        # 'mean' divides by the denominator the repeated samples would give.
+        return total * (1.0 / float((w * self._mean_counts(per, target)).sum()))
+
+    def _mean_counts(self, per, target):
+        """Each sample's share of the unweighted 'mean' denominator: its number of elements."""
+        return per.size // max(per.shape[0], 1)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+def _weight(w):
+    return None if w is None else np.asarray(getattr(w, "data", w))
+
+
+def _class_weight_counts(weight, per, target):
+    """With class weights and class-index targets, 'mean' divides by the targets' weights."""
+    t = np.asarray(getattr(target, "data", target))
+    if weight is None or t.dtype.kind not in "iu":
+        return 1
+    return weight[t].astype(per.dtype, copy=False)
+
+
+class MSELoss(_Loss):
+    """Mean squared error; ``half=True`` gives the lecture's E = 1/2 (y - t)^2 (gradient y - t)."""
+
+    def __init__(self, reduction="mean", half=False):
+        super().__init__(reduction)
+        self.half = half
+
+    def _loss(self, input, target, reduction):
+        return F.mse_loss(input, target, reduction, half=self.half)
+
+
+class L1Loss(_Loss):
+    def _loss(self, input, target, reduction):
+        return F.l1_loss(input, target, reduction)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def _loss(self, input, target, reduction):
+        return F.huber_loss(input, target, reduction, self.delta)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities (after a sigmoid)."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = _weight(weight)
+
+    def _loss(self, input, target, reduction):
+        return F.binary_cross_entropy(input, target, self.weight, reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + binary cross-entropy from logits, fused and stable."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight = _weight(weight)
+        self.pos_weight = _weight(pos_weight)
+
+    def _loss(self, input, target, reduction):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction,
+                                                  self.pos_weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax + cross-entropy from logits (N, C); targets are class indices or probabilities."""
+
+    def __init__(self, weight=None, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.weight = _weight(weight)
+        self.label_smoothing = label_smoothing
+
+    def _loss(self, input, target, reduction):
+        return F.cross_entropy(input, target, self.weight, reduction, self.label_smoothing)
+
+    def _mean_counts(self, per, target):
+        return _class_weight_counts(self.weight, per, target)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (after LogSoftmax)."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = _weight(weight)
+
+    def _loss(self, input, target, reduction):
+        return F.nll_loss(input, target, self.weight, reduction)
+
+    def _mean_counts(self, per, target):
+        return _class_weight_counts(self.weight, per, target)

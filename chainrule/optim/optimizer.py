@@ -1,0 +1,252 @@
+"""Optimizer base class: parameter groups, lazily created per-parameter state, state_dict.
+
+A subclass supplies ``defaults`` (its hyper-parameters), ``_validate(group)`` and
+``_update(param, grad, state, group)``, which calls the optimizer's pure update function
+on arrays. Everything else (groups, zero_grad, the loop over parameters, saving and
+restoring) lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..backend import array_module
+from ..tensor import Tensor, enable_grad
+from ._check import non_negative
+
+_EXTRA_GROUP_KEYS = frozenset({"params", "name"})
+
+
+def effective_grad(param, grad, weight_decay, maximize):
+    """``(-grad if maximize else grad) + weight_decay * param``, the gradient the step uses.
+
+    Returns ``grad`` itself (not a copy) when there is neither weight decay nor
+    maximisation, so callers must only read the result.
+    """
+    xp = array_module(param)
+    if weight_decay == 0:
+        return xp.negative(grad) if maximize else grad
+    g = xp.multiply(param, weight_decay)
+    if maximize:
+        g -= grad
+    else:
+        g += grad
+    return g
+
+
+def _jsonable(value):
+    """Tuples to lists and NumPy scalars to Python numbers, recursively."""
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Optimizer:
+    """Base class of the optimizers.
+
+    Parameters
+    ----------
+    params : iterable of Tensor or iterable of dict
+        The tensors to optimise, or parameter groups: dicts with a ``'params'`` entry
+        and any hyper-parameters that override ``defaults`` for that group.
+    defaults : dict
+        The optimizer's hyper-parameters (``lr`` ...), used where a group sets none.
+
+    Attributes
+    ----------
+    param_groups : list of dict
+        One dict a group: ``'params'`` (list of Tensor) and every hyper-parameter.
+    state : dict
+        Tensor -> dict of its state (buffers, step count), created at its first step.
+    """
+
+    _state_keys: frozenset = frozenset()  # the keys a subclass may keep in a state dict
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self._validate(self.defaults)
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, (Tensor, Mapping, set)):
+            raise TypeError(f"params must be an iterable (list) of Tensors or of dicts, got "
+                            f"{type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def _validate(self, group):
+        """Raise ``ValueError`` naming an invalid hyper-parameter of ``group``."""
+        if "lr" in group:
+            non_negative("lr", group["lr"])
+
+    def _update(self, param, grad, state, group):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters, with its own hyper-parameters, to the optimizer.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``'params'`` (a Tensor or an iterable of Tensors) and optional hyper-parameters;
+            the missing ones are taken from the optimizer's defaults.
+        """
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError("a parameter group must be a dict with a 'params' entry")
+        params = param_group["params"]
+        if isinstance(params, set):
+            raise TypeError("a group's params must be an ordered sequence, not a set")
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"an optimizer can only optimise Tensors, got "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimise a non-leaf Tensor (one computed by an op)")
+        unknown = sorted(set(param_group) - set(self.defaults) - _EXTRA_GROUP_KEYS)
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter(s) {', '.join(unknown)} in a parameter "
+                             f"group; valid: {', '.join(self.defaults)}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if id(p) in seen:
+                raise ValueError(f"a parameter (shape {p.shape}) appears more than once "
+                                 f"(in one group or across groups)")
+            seen.add(id(p))
+        group = {**self.defaults, **param_group, "params": params}
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients: to ``None`` (default) or, in place, to zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient (those whose grad is None are skipped).
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss (called with grad mode on).
+
+        Returns
+        -------
+        The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.shape != p.data.shape:
+                    raise ValueError(f"a parameter of shape {p.data.shape} has a gradient of "
+                                     f"shape {p.grad.shape}")
+                self._update(p.data, p.grad, self.state.setdefault(p, {}), group)
+        return loss
+
+    # ------------------------------------------------------------ saving and restoring
+    def state_dict(self):
+        """The optimizer's state as a dict of arrays, numbers, strings, lists and dicts.
+
+        The layout is PyTorch's: ``{'state': {index: {name: value}}, 'param_groups':
+        [{hyper-parameters..., 'params': [index, ...]}]}``, parameters being numbered
+        in group order. Arrays are copies, so later steps do not change the result.
+        Nothing in it needs pickle: arrays go to safetensors, the rest to JSON.
+        """
+        groups, state, index = [], {}, 0
+        for group in self.param_groups:
+            packed = {k: _jsonable(v) for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(index, index + len(group["params"])))
+            for p in group["params"]:
+                if self.state.get(p):
+                    state[index] = {k: v.copy() if hasattr(v, "shape") else _jsonable(v)
+                                    for k, v in self.state[p].items()}
+                index += 1
+            groups.append(packed)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a :meth:`state_dict`, so that the next steps continue the same trajectory.
+
+        Index keys may be ints or strings (as JSON writes them); arrays may be NumPy
+        arrays for a CuPy optimizer. Everything is checked before anything changes:
+        a different number of groups, of parameters in a group, a state array of the
+        wrong shape or an unknown state entry raise ``ValueError`` naming the
+        group or parameter.
+        """
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("an optimizer state_dict has exactly the keys 'state' and "
+                             "'param_groups'")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state_dict has {len(saved_groups)} parameter group(s), "
+                             f"this optimizer has {len(self.param_groups)}")
+        by_index, new_groups = {}, []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if "params" not in saved:
+                raise ValueError(f"parameter group {i} of the state_dict has no 'params'")
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i} has {len(saved['params'])} parameters "
+                                 f"in the state_dict but {len(group['params'])} here")
+            for j, p in zip(saved["params"], group["params"], strict=True):
+                by_index[int(j)] = (p, i)
+            new = {k: v for k, v in group.items() if k != "params"}
+            new.update((k, tuple(v) if isinstance(group.get(k), tuple) else v)
+                       for k, v in saved.items() if k != "params")
+            new["params"] = group["params"]
+            try:
+                self._validate(new)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"parameter group {i} of the state_dict: {e}") from None
+            new_groups.append(new)
+        new_state = {}
+        for key, entry in state_dict["state"].items():
+            if not str(key).isdigit() or int(key) not in by_index:
+                raise ValueError(f"the state_dict has state for parameter {key}, which no "
+                                 f"group lists")
+            p, i = by_index[int(key)]
+            new_state[p] = self._load_entry(entry, p, f"parameter {key} (group {i})")
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def _load_entry(self, entry, p, where):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"state of {where} must be a dict, got {type(entry).__name__}")
+        unknown = sorted(set(entry) - self._state_keys)
+        if unknown:
+            raise ValueError(f"state of {where}: unknown entr(ies) {', '.join(unknown)} for "
+                             f"{type(self).__name__}")
+        xp = array_module(p.data)
+        out = {}
+        for name, value in entry.items():
+            if hasattr(value, "shape"):
+                if value.ndim and tuple(value.shape) != p.data.shape:
+                    raise ValueError(f"state {name!r} of {where} has shape "
+                                     f"{tuple(value.shape)}, the parameter {p.data.shape}")
+                kind = np.dtype(value.dtype).kind
+                value = xp.array(value, dtype=p.data.dtype if kind == "f" else None, copy=True)
+            out[name] = value
+        return out
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            hyper = ", ".join(f"{k}={v!r}" for k, v in group.items() if k != "params")
+            lines.append(f"  group {i}: {len(group['params'])} params, {hyper}")
+        return "\n".join(lines + [")"])

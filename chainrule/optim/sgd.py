@@ -1,0 +1,116 @@
+"""Stochastic gradient descent: plain, with (dampened) momentum, and Nesterov momentum."""
+
+from __future__ import annotations
+
+from ..backend import array_module
+from ._check import in_range, non_negative
+from .optimizer import Optimizer, effective_grad
+
+
+def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
+               nesterov=False, weight_decay=0.0, maximize=False):
+    """One SGD step on arrays, in place on ``param``; returns the momentum buffer.
+
+    The formula is in :class:`SGD`. ``momentum_buffer`` is None before the first step
+    (the buffer then starts as a copy of the gradient) and is updated in place after.
+
+    Parameters
+    ----------
+    param, grad : ndarray of the same shape
+    momentum_buffer : ndarray of param's shape or None
+
+    Returns
+    -------
+    ndarray or None
+        The momentum buffer (None when ``momentum == 0``).
+    """
+    xp = array_module(param)
+    g = effective_grad(param, grad, weight_decay, maximize)
+    scratch = xp.empty_like(param)
+    buf = momentum_buffer
+    if momentum != 0:
+        if buf is None:
+            buf = g.astype(param.dtype, copy=True)  # b_1 = g_1, not (1 - dampening) * g_1
+        else:
+            buf *= momentum
+            buf += g if dampening == 0 else xp.multiply(g, 1 - dampening, out=scratch)
+        if nesterov:
+            direction = xp.multiply(buf, momentum, out=scratch)
+            direction += g
+        else:
+            direction = buf
+    else:
+        direction = g
+    param -= xp.multiply(direction, lr, out=scratch)
+    return buf
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, optionally with momentum (classical or Nesterov).
+
+    With the gradient :math:`g_t` of the (minibatch) loss at step :math:`t`
+    (full-batch gradient descent when the batch is the whole data set), and
+    :math:`\rho` the learning rate:
+
+    .. code-block:: text
+
+        g <- -g                          if maximize
+        g <- g + weight_decay * theta    if weight_decay != 0
+        if momentum != 0:
+            b <- g                                    at the first step
+            b <- momentum * b + (1 - dampening) * g   afterwards
+            g <- g + momentum * b   if nesterov  else   g <- b
+        theta <- theta - rho * g
+
+    This is PyTorch's formulation (the learning rate multiplies the buffer, the buffer
+    starts at the first gradient); with momentum = 0 it is the lecture's
+    ``theta <- theta - rho(tau) * grad``.
+
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict
+        Parameters, or parameter groups (dicts) with their own hyper-parameters.
+    lr : float, default 1e-3
+        Learning rate :math:`\rho`, >= 0.
+    momentum : float, default 0
+        Momentum factor, >= 0.
+    dampening : float, default 0
+        Dampening of the momentum, in [0, 1].
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0 and dampening = 0).
+    weight_decay : float, default 0
+        L2 penalty coefficient, >= 0.
+    maximize : bool, default False
+        Ascend the objective instead of descending it.
+
+    Examples
+    --------
+    >>> opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    >>> opt.zero_grad(); loss.backward(); opt.step()
+    """
+
+    _state_keys = frozenset({"momentum_buffer"})
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, nesterov=False,
+                 weight_decay=0, maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                        weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        non_negative("momentum", group["momentum"])
+        in_range("dampening", group["dampening"], 0, 1, hi_closed=True)
+        non_negative("weight_decay", group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("invalid nesterov: Nesterov momentum requires momentum > 0 "
+                             "and dampening = 0")
+
+    def _update(self, param, grad, state, group):
+        buf = sgd_update(param, grad, state.get("momentum_buffer"), lr=float(group["lr"]),
+                         momentum=float(group["momentum"]),
+                         dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
+                         weight_decay=float(group["weight_decay"]),
+                         maximize=bool(group["maximize"]))
+        if buf is not None:
+            state["momentum_buffer"] = buf

@@ -1,0 +1,172 @@
+"""Callbacks: code that runs at fixed points of :meth:`Trainer.fit`.
+
+A callback may read the trainer (``trainer.model``, ``trainer.history``...)
+and set ``trainer.stop_training = True``. Callbacks with state implement
+``state_dict``/``load_state_dict`` so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+
+class Callback:
+    """Base class; every hook is optional."""
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_epoch_begin(self, trainer, epoch):
+        pass
+
+    def on_batch_end(self, trainer, step, logs):
+        pass
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def _mode_for(monitor):
+    higher = ("acc", "f1", "r2", "precision", "recall")
+    return "max" if any(h in monitor for h in higher) else "min"
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default 'val_loss'
+        A key of the epoch logs; falls back to 'loss' (and says so) when there is
+        no validation data.
+    patience : int, default 10
+    min_delta : float, default 0
+    mode : {'auto', 'min', 'max'}
+        'auto' maximises accuracy-like metrics and minimises the rest.
+    restore_best_weights : bool, default True
+        At the end of training, however it ends, load the weights of the best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto",
+                 restore_best_weights=True, verbose=True):
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = abs(min_delta)
+        self.mode = mode
+        self.restore_best_weights = restore_best_weights
+        self.verbose = verbose
+        self._reset()
+
+    def _reset(self):
+        self.best = None
+        self.best_epoch = None
+        self.wait = 0
+        self.best_weights = None
+        self.stopped_epoch = None
+
+    def on_train_begin(self, trainer):
+        if self.monitor.startswith("val_") and not trainer.has_validation:
+            if self.verbose:
+                print(f"EarlyStopping: no validation data, monitoring 'loss' instead of "
+                      f"{self.monitor!r}", file=sys.stderr)
+            self.monitor = self.monitor[4:]
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        mode = _mode_for(self.monitor) if self.mode == "auto" else self.mode
+        if mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping: monitored value {self.monitor!r} is not among "
+                             f"the logged values {sorted(logs)}")
+        value = float(logs[self.monitor])
+        if math.isnan(value):
+            return
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = trainer.model.state_dict()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                trainer.stop_training = True
+                trainer.stop_reason = (f"early stopping: {self.monitor} did not improve for "
+                                       f"{self.patience} epochs (best {self.best:.6g} at epoch "
+                                       f"{self.best_epoch + 1})")
+
+    def on_train_end(self, trainer):
+        if self.restore_best_weights and self.best_weights is not None:
+            trainer.model.load_state_dict(self.best_weights)
+            if self.verbose and trainer.verbose:
+                print(f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} "
+                      f"({self.monitor} = {self.best:.6g})", file=sys.stderr)
+
+    def state_dict(self):
+        return {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
+                "wait": self.wait, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        self.monitor = state["monitor"]
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = state["best_weights"]
+
+
+class MetricLogger(Callback):
+    """Append each epoch's logs to a CSV (``.csv``) or JSON-lines (``.jsonl``) file.
+
+    The file is rewritten atomically at every epoch, so it is never half-written.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not self.path.endswith((".csv", ".jsonl")):
+            raise ValueError(f"MetricLogger: path must end in .csv or .jsonl, got {self.path!r}")
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        from .._fileio import atomic_write
+
+        if self.path.endswith(".csv"):
+            trainer.history.to_csv(self.path)
+        else:
+            text = "".join(json.dumps(r) + "\n" for r in trainer.history.rows)
+            atomic_write(self.path, text)
+
+
+class LambdaCallback(Callback):
+    """Wrap plain functions as a callback: ``LambdaCallback(on_epoch_end=f)``."""
+
+    def __init__(self, **hooks):
+        for name, fn in hooks.items():
+            if not hasattr(Callback, name):
+                raise ValueError(f"LambdaCallback: unknown hook {name!r}")
+            setattr(self, name, fn)
+
+
+def to_jsonable(x):
+    """Python scalars for NumPy scalars (for logs written as JSON)."""
+    if isinstance(x, np.generic):
+        return x.item()
+    return x

@@ -1,0 +1,209 @@
+"""Output heads: how a network's last layer meets the targets of a task.
+
+The lecture's two ways to classify N classes are both here:
+
+- ``softmax``: N outputs, softmax + cross-entropy (one probability distribution);
+- ``ovr`` (one-vs-all): N independent sigmoid outputs, each trained with binary
+  cross-entropy to answer "is it class k?"; the prediction is the arg-max.
+
+A binary problem uses one logit + sigmoid + BCE (logistic regression); a
+regression uses linear outputs with squared, absolute or Huber error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nn
+from ..ops.activation import stable_sigmoid
+from ..ops.softmax import softmax_array
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+               "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "identity": nn.Identity}
+HEADS = ("softmax", "ovr")
+REGRESSION_LOSSES = {"squared_error": nn.MSELoss, "absolute_error": nn.L1Loss,
+                     "huber": nn.HuberLoss}
+
+
+def build_mlp(n_inputs, hidden, n_outputs, activation="relu", dropout=0.0, batch_norm=False,
+              residual=False):
+    """A multi-layer perceptron ``Linear -> [BatchNorm] -> act -> [Dropout]`` per hidden layer.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+    hidden : sequence of int
+        Widths of the hidden layers (may be empty: a linear model).
+    activation : str
+        One of ``ACTIVATIONS``.
+    dropout : float
+        Drop probability after each hidden activation.
+    batch_norm : bool
+        Batch normalisation before each hidden activation.
+    residual : bool
+        Wrap each hidden layer whose input and output widths agree in ``Residual``.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    layers = []
+    width = n_inputs
+    for h in hidden:
+        block = [nn.Linear(width, h)]
+        if batch_norm:
+            block.append(nn.BatchNorm1d(h))
+        block.append(ACTIVATIONS[activation]())
+        if dropout:
+            block.append(nn.Dropout(dropout))
+        if residual and width == h:
+            layers.append(nn.Residual(nn.Sequential(*block)))
+        else:
+            layers.extend(block)
+        width = h
+    layers.append(nn.Linear(width, n_outputs))
+    return nn.Sequential(*layers)
+
+
+class Head:
+    """Base: ``loss_module()``, ``encode(y)`` for the loss, ``predict(out)`` from outputs."""
+
+    task = "regression"
+    name = "regression"
+
+    def config(self):
+        return {"head": self.name, "n_outputs": self.n_outputs}
+
+
+class SoftmaxHead(Head):
+    """N logits, softmax + cross-entropy; targets are class indices."""
+
+    task = "classification"
+    name = "softmax"
+
+    def __init__(self, n_classes, label_smoothing=0.0):
+        self.n_classes = self.n_outputs = n_classes
+        self.label_smoothing = label_smoothing
+
+    def loss_module(self):
+        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+
+    def encode(self, y):
+        return y
+
+    def proba(self, out):
+        return softmax_array(out, axis=-1)
+
+    def predict(self, out):
+        return out.argmax(axis=-1)
+
+
+class OneVsAllHead(Head):
+    """N independent sigmoid outputs, each a binary classifier "class k or not"."""
+
+    task = "classification"
+    name = "ovr"
+
+    def __init__(self, n_classes):
+        self.n_classes = self.n_outputs = n_classes
+
+    def loss_module(self):
+        # NOTE: summing the N binary losses per sample (mean over the batch) trains
+        # N logistic regressions at once; BCE's mean over N*batch would shrink the
+        # gradient by N.
+        return _OvrLoss(self.n_classes)
+
+    def encode(self, y):
+        onehot = np.zeros((len(y), self.n_classes), dtype=np.float32)
+        onehot[np.arange(len(y)), np.asarray(y)] = 1
+        return onehot
+
+    def proba(self, out):
+        p = stable_sigmoid(out)
+        return p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
+
+    def predict(self, out):
+        return out.argmax(axis=-1)
+
+
+class _OvrLoss(nn.BCEWithLogitsLoss):
+    def __init__(self, n_classes):
+        super().__init__()
+        self.n_classes = n_classes
+
+    def _loss(self, input, target, reduction):
+        per = super()._loss(input, target, "none").sum(axis=-1)
+        if reduction == "none":
+            return per
+        return per.sum() if reduction == "sum" else per.mean()
+
+
+class BinaryHead(Head):
+    """One logit, sigmoid + binary cross-entropy (logistic regression's output)."""
+
+    task = "classification"
+    name = "binary"
+    n_classes = 2
+    n_outputs = 1
+
+    def loss_module(self):
+        return nn.BCEWithLogitsLoss()
+
+    def encode(self, y):
+        return np.asarray(y, dtype=np.float32).reshape(-1, 1)
+
+    def proba(self, out):
+        p = stable_sigmoid(out.reshape(-1))
+        return np.stack([1 - p, p], axis=1)
+
+    def predict(self, out):
+        return (out.reshape(-1) > 0).astype(np.int64)
+
+
+class RegressionHead(Head):
+    """Linear outputs with squared, absolute or Huber error."""
+
+    def __init__(self, n_outputs=1, loss="squared_error"):
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {sorted(REGRESSION_LOSSES)}, got {loss!r}")
+        self.n_outputs = n_outputs
+        self.loss = loss
+
+    def loss_module(self):
+        return REGRESSION_LOSSES[self.loss]()
+
+    def encode(self, y):
+        return np.asarray(y).reshape(len(y), self.n_outputs)
+
+    def predict(self, out):
+        return out
+
+    def config(self):
+        return {"head": "regression", "n_outputs": self.n_outputs, "loss": self.loss}
+
+
+def make_head(task, n_classes=None, head="softmax", n_outputs=1, loss="squared_error"):
+    """The head for a task: classification (softmax/ovr; binary when 2 classes) or regression."""
+    if task == "regression":
+        return RegressionHead(n_outputs, loss)
+    if task != "classification":
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
+    if n_classes is None or n_classes < 2:
+        raise ValueError(f"classification needs at least 2 classes, got {n_classes}")
+    if n_classes == 2:
+        return BinaryHead()
+    return SoftmaxHead(n_classes) if head == "softmax" else OneVsAllHead(n_classes)
+
+
+def head_from_config(cfg):
+    """Rebuild a head from ``Head.config()``."""
+    name = cfg["head"]
+    if name == "regression":
+        return RegressionHead(cfg["n_outputs"], cfg.get("loss", "squared_error"))
+    if name == "binary":
+        return BinaryHead()
+    if name == "softmax":
+        return SoftmaxHead(cfg["n_outputs"])
+    if name == "ovr":
+        return OneVsAllHead(cfg["n_outputs"])
+    raise ValueError(f"unknown head {name!r}")

@@ -1,0 +1,118 @@
+"""Test helpers: the one-line op check (tinygrad's ``helper_test_op``) and input makers.
+
+``check_op(fn, ref, *shapes)`` runs ``fn`` (on chainrule tensors) in float32 and
+compares it with ``ref`` (on float64 NumPy arrays of the same values), then
+runs ``cr.gradcheck`` on ``fn`` in float64. Inputs come from a seeded generator,
+so every check is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule as cr
+
+# (rtol, atol) for comparing a forward pass in this dtype with a float64 reference.
+TOLERANCE = {
+    np.dtype(np.float32): (1e-4, 1e-5),
+    np.dtype(np.float64): (1e-10, 1e-12),
+}
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def uniform(shape, low=-2.0, high=2.0, seed=0):
+    return rng(seed).uniform(low, high, shape)
+
+
+def nonzero(shape, low=0.2, high=2.0, seed=0):
+    """Values of magnitude in [low, high] with random signs: away from kinks at 0."""
+    r = rng(seed)
+    return r.uniform(low, high, shape) * r.choice([-1.0, 1.0], shape)
+
+
+def positive(shape, low=0.5, high=2.0, seed=0):
+    return rng(seed).uniform(low, high, shape)
+
+
+def distinct(shape, seed=0):
+    """Values in [-2, 2) spaced at least 4/size apart: no ties for max/min."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return (rng(seed).permutation(size).reshape(shape) + 0.5) * (4.0 / max(size, 1)) - 2.0
+
+
+def assert_close(actual, expected, dtype=np.float32, rtol=None, atol=None):
+    r, a = TOLERANCE[np.dtype(dtype)]
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
+                               rtol=r if rtol is None else rtol, atol=a if atol is None else atol)
+
+
+def check_op(fn, ref, *shapes, inputs=None, make=uniform, grad=True, rtol=None, atol=None,
+             tol64=None, seed=0, gradcheck_kwargs=None):
+    """Check ``fn`` (tensors -> Tensor) against ``ref`` (float64 arrays -> array).
+
+    Parameters
+    ----------
+    fn, ref : callable
+        The chainrule computation and its plain NumPy definition.
+    *shapes : tuple of int
+        One shape per input; values from ``make(shape, seed=...)``.
+    inputs : list of ndarray, optional
+        Explicit input values instead of ``shapes``.
+    grad : bool or sequence of bool
+        Which inputs gradcheck differentiates (all by default; False: none).
+    rtol, atol : float, optional
+        Forward tolerance in float32 (default: ``TOLERANCE``).
+    tol64 : (rtol, atol), optional
+        Forward tolerance in float64, for ops that approximate (gelu's erf).
+    """
+    if inputs is None:
+        inputs = [make(s, seed=seed + i) for i, s in enumerate(shapes)]
+    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    if isinstance(grad, bool):
+        grad = [grad] * len(inputs)
+
+    # (1) float32 forward against a float64 reference on the same (float32-rounded) values.
+    x32 = [a.astype(np.float32) for a in inputs]
+    t32 = [cr.tensor(a, requires_grad=g) for a, g in zip(x32, grad)]
+    out = fn(*t32)
+    expected = np.asarray(ref(*[a.astype(np.float64) for a in x32]))
+    assert out.dtype == np.float32, f"float32 inputs gave a {out.dtype} output"
+    assert out.shape == expected.shape, f"shape {out.shape}, reference {expected.shape}"
+    assert_close(out.numpy(), expected, np.float32, rtol, atol)
+
+    # float32 backward: every gradient is float32 and has its input's shape.
+    if any(grad):
+        out.backward(np.ones(out.shape, dtype=np.float32))
+        for t, g in zip(t32, grad):
+            if g:
+                assert t.grad is not None, "an input that requires grad got no gradient"
+                assert t.grad.dtype == np.float32, f"float32 input got a {t.grad.dtype} grad"
+                assert t.grad.shape == t.shape
+
+    # (2) float64 forward and central-difference gradcheck.
+    t64 = [cr.tensor(a, requires_grad=g) for a, g in zip(inputs, grad)]
+    out64 = fn(*t64)
+    assert out64.dtype == np.float64, "float64 inputs must stay float64"
+    assert_close(out64.numpy(), np.asarray(ref(*inputs)), np.float64, *(tol64 or (None, None)))
+    if any(grad):
+        assert cr.gradcheck(fn, *t64, **(gradcheck_kwargs or {}))
+
+
+# ---------------------------------------------------------------- hypothesis strategies
+def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
+    """Small array shapes for gradchecks (at most 64 elements)."""
+    from hypothesis.extra.numpy import array_shapes
+
+    return array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+                        max_side=max_side)
+
+
+def broadcast_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4):
+    """Mutually broadcastable input shapes (``.input_shapes``, ``.result_shape``)."""
+    from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+    return mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=min_dims,
+                                         max_dims=max_dims, max_side=max_side)

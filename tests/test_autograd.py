@@ -1,0 +1,247 @@
+"""Graph semantics of backward: accumulation, repeated calls, deep graphs, errors, aliasing."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+
+
+def _leaf(values):
+    return cr.tensor(np.array(values, dtype=np.float64), requires_grad=True)
+
+
+# ---------------------------------------------------------------- accumulation
+# Each expected value below is derived by hand; a backward that overwrote a
+# gradient instead of adding the contribution of every path would miss a term.
+def test_x_times_x():
+    x = _leaf([1.0, -2.0, 3.0])
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, -4.0, 6.0])  # overwrite would give x
+
+
+def test_diamond():
+    x = _leaf([1.0, 2.0])
+    a = x * 2.0
+    b = a * 3.0  # b = 6x
+    c = a * 4.0  # c = 8x
+    (b * c).sum().backward()  # 48 x^2 -> 96 x
+    np.testing.assert_array_equal(x.grad, [96.0, 192.0])
+
+
+def test_reused_non_leaf():
+    x = _leaf([0.5, -1.0])
+    h = x + 1.0
+    y = h * h + h * 3.0 - h.exp()  # dy/dx = 2h + 3 - exp(h)
+    y.sum().backward()
+    hv = np.array([1.5, 0.0])
+    np.testing.assert_allclose(x.grad, 2 * hv + 3 - np.exp(hv), rtol=1e-15)
+    assert h.grad is None  # non-leaves keep no .grad
+
+
+def test_residual_block():
+    x = _leaf([0.3, -0.7, 1.2])
+    w = _leaf([0.5, 2.0, -1.0])
+    y = x + (x * w).tanh()  # y = x + f(x)
+    y.sum().backward()
+    xv, wv = np.array([0.3, -0.7, 1.2]), np.array([0.5, 2.0, -1.0])
+    d = 1 - np.tanh(xv * wv) ** 2
+    np.testing.assert_allclose(x.grad, 1 + wv * d, rtol=1e-15)
+    np.testing.assert_allclose(w.grad, xv * d, rtol=1e-15)
+
+
+def test_leaf_used_by_two_ops_of_one_node():
+    x = _leaf([2.0])
+    w = _leaf([[1.0, 2.0], [3.0, 4.0]])
+    (w @ w).sum().backward()  # d/dW sum(W W) = 1 W^T + W^T 1
+    ones = np.ones((2, 2))
+    wv = w.numpy()
+    np.testing.assert_array_equal(w.grad, ones @ wv.T + wv.T @ ones)
+    (x * x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [12.0])
+
+
+def test_doubling_graph_visits_each_node_once():
+    x = _leaf([1.0])
+    y = x
+    for _ in range(60):
+        y = y + y  # 2^60 paths from y to x: a walk per path would never finish
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0**60])
+
+
+# ---------------------------------------------------------------- repeated backward
+def test_retain_graph_second_backward_accumulates():
+    x = _leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    y.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 12.0])
+
+
+def test_fresh_graph_accumulates():
+    x = _leaf([1.0, 2.0])
+    (x * 3.0).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0 + 2.0, 3.0 + 4.0])
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = _leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # the failed call changed nothing
+
+
+def test_freed_intermediate_reused_in_a_new_graph_raises():
+    x = _leaf([1.0, 2.0])
+    h = x * 2.0
+    h.sum().backward()
+    assert h._parents == ()  # the graph is released
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (h * 3.0).sum().backward()
+
+
+# ---------------------------------------------------------------- deep graphs
+def test_chain_of_100k_ops():
+    x = _leaf([1.0])
+    c = 1.0 + 1e-5
+    y = x
+    for i in range(100_000):
+        y = y * c if i % 2 == 0 else y + 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [c**50_000], rtol=1e-9)
+
+
+# ---------------------------------------------------------------- errors
+def test_backward_of_non_scalar_needs_grad():
+    x = _leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"shape \(2,\)"):
+        (x * 2.0).backward()
+    y = x * 2.0
+    y.backward(np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 20.0])
+
+
+def test_backward_grad_of_wrong_shape_raises():
+    x = _leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (x * 2.0).backward(np.ones(3))
+
+
+def test_backward_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        cr.tensor([1.0]).sum().backward()
+    x = _leaf([1.0])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        x.detach().sum().backward()
+
+
+# ---------------------------------------------------------------- shapes, dtypes, aliasing
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((3, 1), (4,)), ((), (2, 3)), ((2, 1, 3), (4, 1)), ((1, 1), (1,)),
+])
+def test_broadcast_operand_gradients_have_operand_shape(a_shape, b_shape):
+    a = cr.tensor(np.full(a_shape, 2.0), requires_grad=True)
+    b = cr.tensor(np.full(b_shape, 3.0), requires_grad=True)
+    out = a * b
+    out.sum().backward()
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape
+    # each element of a met out.size / a.size elements of b, each equal to 3
+    np.testing.assert_array_equal(a.grad, np.full(a_shape, 3.0 * out.size / a.data.size))
+    np.testing.assert_array_equal(b.grad, np.full(b_shape, 2.0 * out.size / b.data.size))
+
+
+def test_leaf_grads_never_alias():
+    x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    (x + y).sum().backward()
+    x.grad[0] = 99.0
+    np.testing.assert_array_equal(y.grad, [1.0, 1.0])
+
+    x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    seed = np.array([1.0, 2.0])
+    z = x + y
+    z.backward(seed, retain_graph=True)
+    seed[:] = 0.0  # the caller's array is not the grad either
+    z.backward(np.array([1.0, 2.0]))  # in-place accumulation must not leak across leaves
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    np.testing.assert_array_equal(y.grad, [2.0, 4.0])
+    assert not np.shares_memory(x.grad, y.grad)
+
+
+def test_grads_of_split_outputs_own_their_memory():
+    x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    F.stack([x, y.reshape(2)]).backward(np.arange(4.0).reshape(2, 2))
+    assert x.grad.flags.owndata and y.grad.flags.owndata
+    x.grad += 10.0
+    np.testing.assert_array_equal(y.grad, [2.0, 3.0])
+    a, b = _leaf([1.0]), _leaf([2.0, 3.0])
+    F.concat([a, b]).backward(np.array([5.0, 6.0, 7.0]))
+    assert not np.shares_memory(a.grad, b.grad)
+    np.testing.assert_array_equal(b.grad, [6.0, 7.0])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x * 2.0, lambda x: x / 3, lambda x: x**2, lambda x: 3 - x, lambda x: x.mean(),
+    lambda x: x.var(), lambda x: F.gelu(x), lambda x: F.mse_loss(x, [0.0, 1.0]),
+    lambda x: F.cross_entropy(x.reshape(1, 2), [1]), lambda x: x.logsumexp(),
+])
+def test_float32_graphs_give_float32_grads(fn):
+    x = cr.tensor([0.5, 2.0], requires_grad=True)
+    y = fn(x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_float32_leaf_in_float64_graph_gets_float32_grad():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    w = cr.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (x * w).sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_scalar_leaf_grad_is_an_array():
+    x = cr.tensor(2.0, requires_grad=True)
+    (x * x).backward()
+    assert isinstance(x.grad, np.ndarray) and x.grad.shape == () and x.grad == 4.0
+
+
+# ---------------------------------------------------------------- what is recorded
+def test_only_leaves_that_require_grad_get_grads():
+    x = _leaf([1.0, 2.0])
+    c = cr.tensor(np.array([5.0, 6.0]))
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(x.grad, [5.0, 6.0])
+
+
+def test_no_grad_inside_a_graph_makes_a_constant():
+    x = _leaf([1.0, 2.0])
+    with cr.no_grad():
+        c = x * 2.0
+    assert not c.requires_grad and c.is_leaf
+    (c * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # not 4x: c is a constant
+
+
+def test_no_grad_decorator_records_nothing():
+    @cr.no_grad()
+    def step(t):
+        return t * t
+
+    x = _leaf([3.0])
+    y = step(x)
+    assert not y.requires_grad and y._parents == ()
+
+
+def test_detach_stops_the_gradient():
+    x = _leaf([3.0])
+    (x * x.detach()).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0])

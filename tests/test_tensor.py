@@ -1,0 +1,249 @@
+"""Tensor: creation, dtype rules, grad mode, detach, item, numpy and errors."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+# ---------------------------------------------------------------- dtype rules
+@pytest.mark.parametrize("data, dtype", [
+    ([1.0], np.float32),
+    (1.5, np.float32),
+    ([[1.0, 2.0]], np.float32),
+    (np.array([1.0]), np.float64),
+    (np.array([1.0], dtype=np.float32), np.float32),
+    (np.array([1.0], dtype=np.float16), np.float32),
+    ([1, 2], np.int64),
+    (3, np.int64),
+    (np.array([1, 2], dtype=np.int32), np.int32),
+    ([True, False], np.bool_),
+    (True, np.bool_),
+])
+def test_dtype_rules(data, dtype):
+    assert cr.tensor(data).dtype == dtype
+
+
+def test_explicit_dtype_wins():
+    assert cr.tensor([1, 2], dtype=np.float64).dtype == np.float64
+    assert cr.tensor(np.array([1.5]), dtype="float32").dtype == np.float32
+    assert cr.tensor([1.7], dtype=np.int64).numpy().tolist() == [1]
+
+
+def test_tensor_copies_its_data():
+    a = np.array([1.0, 2.0])
+    t = cr.tensor(a)
+    a[0] = 100.0
+    assert t.numpy()[0] == 1.0
+    u = cr.tensor(t)
+    t.data[1] = -1.0
+    assert u.numpy()[1] == 2.0 and u.dtype == np.float64
+
+
+def test_as_tensor_does_not_copy_a_tensor():
+    t = cr.tensor([1.0])
+    assert cr.as_tensor(t) is t
+    assert cr.as_tensor(t, dtype=np.float64).dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", ["abc", [object()], {"a": 1}, [1.0, "x"]])
+def test_non_numeric_data_raises_type_error(bad):
+    with pytest.raises(TypeError, match="tensor"):
+        cr.tensor(bad)
+
+
+@pytest.mark.parametrize("dtype", [str, "U3", object])
+def test_non_numeric_dtype_raises_type_error(dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        cr.tensor([1.0], dtype=dtype)
+
+
+def test_ragged_data_raises_type_error():
+    with pytest.raises(TypeError, match="tensor"):
+        cr.tensor([[1.0, 2.0], [3.0]])
+
+
+# ---------------------------------------------------------------- requires_grad
+@pytest.mark.parametrize("data", [[1, 2], [True, False], np.array([1], dtype=np.uint8)])
+def test_integer_and_bool_tensors_refuse_requires_grad(data):
+    with pytest.raises(ValueError, match="floating"):
+        cr.tensor(data, requires_grad=True)
+    with pytest.raises(ValueError, match="floating"):
+        cr.tensor(data).requires_grad_()
+
+
+def test_creation_helpers_refuse_integer_requires_grad():
+    with pytest.raises(ValueError, match="floating"):
+        cr.zeros(2, dtype=np.int64, requires_grad=True)
+    with pytest.raises(ValueError, match="floating"):
+        cr.ones_like(cr.tensor([1, 2]), requires_grad=True)
+
+
+def test_requires_grad_flag():
+    x = cr.tensor([1.0], requires_grad=True)
+    assert x.requires_grad and x.is_leaf and x.grad is None
+    y = x * 2
+    assert y.requires_grad and not y.is_leaf
+    assert not (cr.tensor([1.0]) * 2).requires_grad
+    assert cr.tensor([1.0]).requires_grad_().requires_grad
+
+
+def test_integer_arithmetic_never_requires_grad():
+    i = cr.tensor([1, 2, 3])
+    x = cr.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    y = (i * 2 + 1)
+    assert y.dtype == np.int64 and not y.requires_grad
+    (x * i).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0, 3.0])
+    assert i.grad is None
+
+
+# ---------------------------------------------------------------- creation helpers
+def test_creation_helpers():
+    assert cr.zeros(2, 3).shape == (2, 3) and cr.zeros(2, 3).dtype == np.float32
+    assert cr.zeros((2, 3)).shape == (2, 3)
+    np.testing.assert_array_equal(cr.ones(2).numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(cr.full((2,), 7.0).numpy(), [7.0, 7.0])
+    like = cr.tensor(np.ones((2, 2)))
+    assert cr.zeros_like(like).dtype == np.float64 and cr.zeros_like(like).shape == (2, 2)
+    assert cr.ones_like(like, dtype=np.float32).dtype == np.float32
+    assert cr.arange(5).dtype == np.int64 and cr.arange(0.0, 1.0, 0.5).dtype == np.float32
+    np.testing.assert_array_equal(cr.arange(2, 5).numpy(), [2, 3, 4])
+    assert cr.randn(3, 4).shape == (3, 4) and cr.randn(3).dtype == np.float32
+    r = cr.rand(1000).numpy()
+    assert r.min() >= 0.0 and r.max() < 1.0
+    assert cr.zeros(2, requires_grad=True).requires_grad
+
+
+def test_manual_seed_makes_randomness_reproducible():
+    cr.manual_seed(42)
+    a = cr.randn(5).numpy()
+    b = cr.rand(5).numpy()
+    cr.manual_seed(42)
+    np.testing.assert_array_equal(cr.randn(5).numpy(), a)
+    np.testing.assert_array_equal(cr.rand(5).numpy(), b)
+    cr.manual_seed(43)
+    assert not np.array_equal(cr.randn(5).numpy(), a)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "1", True])
+def test_manual_seed_rejects_bad_seeds(seed):
+    with pytest.raises(ValueError, match="seed"):
+        cr.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- grad mode
+def test_no_grad_records_nothing():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with cr.no_grad():
+        assert not cr.is_grad_enabled()
+        y = x * 2
+        z = (x @ x) + y.sum()
+    assert cr.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf and y._parents == ()
+    assert not z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_no_grad_as_decorator_and_nesting():
+    @cr.no_grad()
+    def infer(t):
+        assert not cr.is_grad_enabled()
+        with cr.enable_grad():
+            assert cr.is_grad_enabled()
+            inner = t * 3
+        return t * 2, inner
+
+    x = cr.tensor([1.0], requires_grad=True)
+    y, inner = infer(x)
+    assert infer.__name__ == "infer"
+    assert not y.requires_grad and inner.requires_grad
+    assert cr.is_grad_enabled()
+
+
+def test_no_grad_restores_mode_after_an_exception():
+    with pytest.raises(KeyError), cr.no_grad():
+        raise KeyError("boom")
+    assert cr.is_grad_enabled()
+
+
+# ---------------------------------------------------------------- conversion
+def test_detach_shares_data_and_cuts_the_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf and d.grad is None
+    assert np.shares_memory(d.data, y.data)
+    (d * x).sum().backward()  # d is a constant: x.grad = d
+    np.testing.assert_array_equal(x.grad, [3.0, 6.0])
+
+
+def test_item():
+    assert cr.tensor(2.5).item() == 2.5 and isinstance(cr.tensor(2.5).item(), float)
+    assert cr.tensor([[7]]).item() == 7 and isinstance(cr.tensor([[7]]).item(), int)
+    assert cr.tensor([1.0, 2.0]).sum().item() == 3.0
+    assert float(cr.tensor([1.5])) == 1.5 and int(cr.tensor(3)) == 3
+    with pytest.raises(ValueError, match=r"item.*\(2,\)"):
+        cr.tensor([1.0, 2.0]).item()
+
+
+def test_numpy():
+    x = cr.tensor([[1.0, 2.0]])
+    a = x.numpy()
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, [[1.0, 2.0]])
+    np.testing.assert_array_equal(np.asarray(x), a)
+    assert np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert x.tolist() == [[1.0, 2.0]]
+
+
+def test_reductions_give_zero_dim_arrays():
+    x = cr.tensor([1.0, 2.0, 3.0])
+    for y in (x.sum(), x.mean(), x.max(), x.min(), x.var(), x.logsumexp()):
+        assert isinstance(y.numpy(), np.ndarray) and y.shape == ()
+        assert "tensor(" in repr(y)
+
+
+def test_properties_and_python_protocols():
+    x = cr.tensor(np.arange(6.0).reshape(2, 3))
+    assert (x.shape, x.ndim, x.size, x.numel(), len(x)) == ((2, 3), 2, 6, 6, 2)
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].shape == (3,)
+    np.testing.assert_array_equal(rows[1].numpy(), [3.0, 4.0, 5.0])
+    assert bool(cr.tensor([1.0])) and not bool(cr.tensor(0.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(x)
+    with pytest.raises(TypeError):
+        len(cr.tensor(1.0))
+    with pytest.raises(TypeError):
+        iter(cr.tensor(1.0))
+    assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
+    assert "dtype=float64" in repr(cr.tensor(np.array([1.0])))
+
+
+def test_comparisons_give_bool_tensors():
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for y, expected in [(x > 2, [0, 0, 1]), (x >= 2, [0, 1, 1]), (x < 2, [1, 0, 0]),
+                        (x <= 2, [1, 1, 0]), (x == 2, [0, 1, 0]), (x != 2, [1, 0, 1]),
+                        (x > cr.tensor([0.0, 5.0, 0.0]), [1, 0, 1])]:
+        assert y.dtype == np.bool_ and not y.requires_grad
+        np.testing.assert_array_equal(y.numpy(), np.array(expected, dtype=bool))
+
+
+def test_astype_is_differentiable_between_floats():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64 and y.requires_grad
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    i = x.astype(np.int64)
+    assert i.dtype == np.int64 and not i.requires_grad
+
+
+def test_zero_grad():
+    x = cr.tensor([1.0], requires_grad=True)
+    (x * 2).sum().backward()
+    x.zero_grad()
+    assert x.grad is None

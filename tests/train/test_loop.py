@@ -1,0 +1,445 @@
+"""The fit loop: History, convergence, sample and class weights, full-batch GD, NaN guard."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import chainrule as cr
+import chainrule.functional as F
+from chainrule.errors import ChainruleError
+from chainrule.train import (
+    BinaryHead,
+    LambdaCallback,
+    RegressionHead,
+    SoftmaxHead,
+    Trainer,
+    TrainingDiverged,
+    build_mlp,
+    fit,
+)
+from chainrule.train.progress import Progress
+
+
+def _blobs(n=60, k=3, seed=0):
+    """k well separated Gaussian blobs in 2-D, float32 features, int64 labels 0..k-1."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    centres = np.stack([np.cos(2 * np.pi * np.arange(k) / k),
+                        np.sin(2 * np.pi * np.arange(k) / k)], axis=1) * 3
+    X = centres[y] + rng.normal(scale=0.5, size=(n, 2))
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+def _linear(n=40, seed=0):
+    """y = X @ [1, -2, 0.5] + 0.3 + noise, y of shape (n, 1)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.05 * rng.normal(size=n)
+    return X, y.astype(np.float32).reshape(-1, 1)
+
+
+def _weights(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def _assert_weights_equal(model, expected):
+    got = model.state_dict()
+    assert got.keys() == expected.keys()
+    for k in got:
+        assert_array_equal(got[k], expected[k], err_msg=k)
+
+
+# ------------------------------------------------------------------ History
+def test_history_classification_with_validation():
+    X, y = _blobs()
+    Xv, yv = _blobs(30, seed=1)
+    cr.manual_seed(0)
+    model = build_mlp(2, [8], 3)
+    batches = []
+    record = LambdaCallback(on_batch_end=lambda t, step, logs: batches.append(logs["loss"]))
+    trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1),
+                      head=SoftmaxHead(3), callbacks=[record])
+    h = trainer.fit((X, y), (Xv, yv), epochs=4, batch_size=20, seed=0)
+    assert h is trainer.history and h.epochs == len(h) == 4
+    for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_f1_macro", "lr",
+                "time"):
+        assert len(h[key]) == 4, key
+    assert h["epoch"] == [1, 2, 3, 4]
+    assert h["lr"] == [0.1] * 4
+    assert "r2" not in h.history and "val_r2" not in h.history
+    assert all(0 <= a <= 1 for a in h["accuracy"] + h["val_accuracy"])
+    # 3 equal batches per epoch: the epoch's loss is the mean of its batch losses
+    assert trainer.step == 12 and len(batches) == 12
+    assert_allclose(h["loss"], np.mean(np.reshape(batches, (4, 3)), axis=1), rtol=1e-6)
+    # the last validation entries are those of the final model
+    final = trainer.evaluate((Xv, yv))
+    assert_allclose(h["val_loss"][-1], final["loss"], rtol=1e-6)
+    assert h["val_accuracy"][-1] == final["accuracy"]
+    assert h["loss"][-1] < h["loss"][0]  # it learns
+    assert h.last()["epoch"] == 4 and h.rows[0]["epoch"] == 1
+
+
+def test_history_regression_keys():
+    X, y = _linear()
+    cr.manual_seed(0)
+    model = build_mlp(3, [4], 1)
+    h = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.05),
+                head=RegressionHead()).fit((X, y), (X, y), epochs=2, batch_size=10, seed=0)
+    assert {"loss", "val_loss", "val_mse", "val_rmse", "val_mae", "val_r2", "lr"} <= set(h.history)
+    assert "accuracy" not in h.history and "val_accuracy" not in h.history
+    assert_allclose(h["val_mse"], h["val_loss"], rtol=1e-5)  # squared error is the loss
+    assert_allclose(h["val_rmse"], np.sqrt(h["val_mse"]), rtol=1e-6)
+
+
+def test_fit_function_with_a_plain_loss():
+    X, y = _linear()
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    h = fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y),
+            epochs=3, batch_size=8)
+    assert set(h.history) == {"epoch", "loss", "lr", "time"}
+    assert h.epochs == 3 and h["loss"][-1] < h["loss"][0]
+
+
+def test_fit_accepts_a_dataloader():
+    X, y = _linear()
+    loader = cr.data.DataLoader(cr.data.ArrayDataset(X, y), batch_size=16, seed=0)
+    model = cr.nn.Linear(3, 1)
+    steps = []
+    fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), loader, epochs=2,
+        callbacks=[LambdaCallback(on_batch_end=lambda t, s, logs: steps.append(s))])
+    assert steps == list(range(1, 7))  # 40 rows in batches of 16: 3 per epoch
+
+
+# ------------------------------------------------------------------ full-batch GD
+def test_full_batch_gradient_descent_matches_numpy():
+    X, y = _linear()
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    w = model.weight.numpy().astype(np.float64).ravel().copy()
+    b = float(model.bias.numpy()[0])
+    lr, epochs = 0.1, 6
+    steps = []
+    h = fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=lr), (X, y),
+            epochs=epochs, batch_size=None,
+            callbacks=[LambdaCallback(on_batch_end=lambda t, s, logs: steps.append(s))])
+    assert steps == list(range(1, epochs + 1))  # one step per epoch
+    Xd, yd = X.astype(np.float64), y.ravel().astype(np.float64)
+    losses = []
+    for _ in range(epochs):
+        r = Xd @ w + b - yd
+        losses.append((r ** 2).mean())
+        w -= lr * 2 * Xd.T @ r / len(yd)
+        b -= lr * 2 * r.mean()
+    assert_allclose(model.weight.numpy().ravel(), w, rtol=1e-4, atol=1e-6)
+    assert_allclose(model.bias.numpy(), [b], rtol=1e-4, atol=1e-6)
+    assert_allclose(h["loss"], losses, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ convergence
+def _sklearn_stop_epoch(values, tol, n_iter_no_change):
+    """The epoch (1-based) at which scikit-learn's MLP rule stops, or None."""
+    best, bad = math.inf, 0
+    for i, v in enumerate(values):
+        bad = bad + 1 if v > best - tol else 0
+        best = min(best, v)
+        if bad >= n_iter_no_change:
+            return i + 1
+    return None
+
+
+def test_convergence_on_training_loss_stops_early_and_says_why():
+    X, y = _linear()
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
+                      tol=1e-4, n_iter_no_change=3)
+    h = trainer.fit((X, y), epochs=500, batch_size=None)
+    assert 5 < h.epochs < 500
+    assert h.epochs == _sklearn_stop_epoch(h["loss"], 1e-4, 3)
+    assert trainer.stop_training
+    assert "converged" in trainer.stop_reason and "loss" in trainer.stop_reason
+    assert "tol=0.0001" in trainer.stop_reason and "3 consecutive epochs" in trainer.stop_reason
+    # each of the last n_iter_no_change epochs improved by less than tol on the best so far
+    for i in range(h.epochs - 3, h.epochs):
+        assert h["loss"][i] > min(h["loss"][:i]) - 1e-4
+
+
+def test_convergence_monitors_validation_loss_when_there_is_one():
+    X, y = _linear()
+    Xv, yv = _linear(20, seed=1)
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
+                      tol=1e-3, n_iter_no_change=2)
+    h = trainer.fit((X, y), (Xv, yv), epochs=500, batch_size=None)
+    assert h.epochs < 500
+    assert h.epochs == _sklearn_stop_epoch(h["val_loss"], 1e-3, 2)
+    assert "val_loss" in trainer.stop_reason
+
+
+def test_no_tol_runs_every_epoch(capsys):
+    X, y = _linear()
+    model = cr.nn.Linear(3, 1)
+    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1))
+    h = trainer.fit((X, y), epochs=40, batch_size=None)
+    assert h.epochs == 40 and trainer.stop_reason is None
+
+
+def test_stop_message_printed_when_verbose(capsys):
+    X, y = _linear()
+    model = cr.nn.Linear(3, 1)
+    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
+                      tol=1.0, n_iter_no_change=1, verbose=1)
+    h = trainer.fit((X, y), epochs=50, batch_size=None)
+    err = capsys.readouterr().err
+    assert f"Stopped after epoch {h.epochs}: converged" in err
+
+
+def test_trainer_and_fit_validation():
+    model = cr.nn.Linear(2, 1)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="optimizer is required"):
+        Trainer(model, cr.nn.MSELoss())
+    with pytest.raises(ValueError, match="give loss_fn or head"):
+        Trainer(model, optimizer=opt)
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        Trainer(model, cr.nn.MSELoss(), opt, tol=-1)
+    with pytest.raises(ValueError, match="n_iter_no_change must be >= 1"):
+        Trainer(model, cr.nn.MSELoss(), opt, n_iter_no_change=0)
+    X = np.zeros((4, 2), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+            Trainer(model, cr.nn.MSELoss(), opt).fit((X, y), epochs=bad)
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        Trainer(model, cr.nn.MSELoss(), opt).fit((X, y, np.ones(3)), epochs=1)
+
+
+# ------------------------------------------------------------------ sample and class weights
+def _train_linear_softmax(data, epochs=5, class_weight=None, lr=0.5):
+    cr.manual_seed(0)
+    model = cr.nn.Linear(2, 3)
+    trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=lr),
+                      head=SoftmaxHead(3), class_weight=class_weight)
+    h = trainer.fit(data, epochs=epochs, batch_size=None)
+    return _weights(model), h, trainer
+
+
+def _assert_same_weights(a, b):
+    for k in a:
+        assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_integer_sample_weights_equal_repeated_rows():
+    X, y = _blobs(12)
+    w = np.array([1, 2, 3, 1, 1, 2, 1, 1, 3, 1, 2, 1])
+    weighted, hw, _ = _train_linear_softmax((X, y, w.astype(np.float32)))
+    repeated, hr, _ = _train_linear_softmax((np.repeat(X, w, axis=0), np.repeat(y, w)))
+    unweighted, _, _ = _train_linear_softmax((X, y))
+    _assert_same_weights(weighted, repeated)
+    assert_allclose(hw["loss"], hr["loss"], rtol=1e-5)
+    assert not np.allclose(weighted["weight"], unweighted["weight"], atol=1e-4)
+
+
+def test_zero_sample_weights_drop_rows():
+    X, y = _blobs(12)
+    keep = np.arange(12) % 4 != 0
+    weighted, _, _ = _train_linear_softmax((X, y, keep.astype(np.float32)))
+    subset, _, _ = _train_linear_softmax((X[keep], y[keep]))
+    _assert_same_weights(weighted, subset)
+
+
+def test_class_weight_balanced():
+    X, y = _blobs(12)
+    y = np.array([0] * 8 + [1] * 2 + [2] * 2)
+    balanced, _, trainer = _train_linear_softmax((X, y), class_weight="balanced")
+    expected = len(y) / (3 * np.bincount(y))  # scikit-learn's n_samples / (n_classes * count)
+    assert_allclose(trainer._class_weights, expected, rtol=1e-6)
+    explicit, _, _ = _train_linear_softmax((X, y, expected[y].astype(np.float32)))
+    plain, _, _ = _train_linear_softmax((X, y))
+    _assert_same_weights(balanced, explicit)
+    assert not np.allclose(balanced["weight"], plain["weight"], atol=1e-4)
+
+
+def test_class_weight_dict_and_sample_weights_multiply():
+    X, y = _blobs(12)
+    sw = np.linspace(0.5, 2.0, 12).astype(np.float32)
+    cw = {1: 4.0, 2: 0.5}
+    got, _, _ = _train_linear_softmax((X, y, sw), class_weight=cw)
+    per_class = np.array([1.0, 4.0, 0.5])
+    expected, _, _ = _train_linear_softmax((X, y, (per_class[y] * sw).astype(np.float32)))
+    _assert_same_weights(got, expected)
+
+
+def test_class_weight_binary_head():
+    X, y3 = _blobs(20)
+    y = (y3 == 0).astype(np.int64)  # 7 positives, 13 negatives
+    cr.manual_seed(0)
+    model = cr.nn.Linear(2, 1)
+    trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.5),
+                      head=BinaryHead(), class_weight="balanced")
+    trainer.fit((X, y), epochs=3, batch_size=None)
+    assert_allclose(trainer._class_weights, 20 / (2 * np.bincount(y)), rtol=1e-6)
+
+
+def test_class_weight_errors():
+    X, y = _blobs(12)
+    model = cr.nn.Linear(2, 3)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="dict or 'balanced'"):
+        Trainer(model, optimizer=opt, head=SoftmaxHead(3), class_weight="auto").fit((X, y))
+    with pytest.raises(ValueError, match="class 5 is not in 0..2"):
+        Trainer(model, optimizer=opt, head=SoftmaxHead(3), class_weight={5: 2.0}).fit((X, y))
+    with pytest.raises(ValueError, match="needs a classification head"):
+        Trainer(model, cr.nn.MSELoss(), opt, class_weight="balanced").fit(
+            (X, np.zeros((12, 3), np.float32)))
+
+
+def test_weighted_validation_loss():
+    X, y = _blobs(12)
+    w = np.linspace(0.0, 2.0, 12).astype(np.float32)
+    model = cr.nn.Linear(2, 3)
+    trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.0),
+                      head=SoftmaxHead(3))
+    h = trainer.fit((X, y), (X, y, w), epochs=1, batch_size=None)
+    logp = F.log_softmax(model(cr.tensor(X)), axis=-1).numpy().astype(np.float64)
+    nll = -logp[np.arange(12), y]
+    assert_allclose(h["val_loss"][0], (w * nll).sum() / w.sum(), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ NaN / divergence guard
+def _exploding_regression():
+    X, y = _linear(32)
+    return X * 10, y * 10
+
+
+def test_loss_overflow_stops_naming_the_step_with_finite_weights():
+    X, y = _exploding_regression()
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    snapshots = {}
+
+    def snap(trainer, step, logs):
+        snapshots[step] = _weights(trainer.model)
+
+    with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
+        fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1.0), (X, y),
+            epochs=100, batch_size=None, callbacks=[LambdaCallback(on_batch_end=snap)])
+    last = max(snapshots)
+    assert 1 < last < 100
+    msg = str(info.value)
+    assert f"epoch {last + 1}, step {last + 1}" in msg
+    assert "last finite" in msg and "learning rate" in msg
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+    _assert_weights_equal(model, snapshots[last])
+
+
+def test_update_that_overflows_the_weights_is_undone():
+    # lr * grad overflows float32 on the first step although the loss is finite
+    X, y = _exploding_regression()
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    initial = _weights(model)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1 .*'weight'"), \
+            np.errstate(all="ignore"):
+        fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1e38), (X, y),
+            epochs=3, batch_size=None)
+    _assert_weights_equal(model, initial)
+
+
+def test_nan_gradient_with_a_finite_loss_is_caught():
+    X, y = _linear()
+
+    def loss_fn(out, target):  # sqrt'(0) is infinite: a finite loss with NaN gradients
+        return F.mse_loss(out, target) + (out * 0).sqrt().sum()
+
+    cr.manual_seed(0)
+    model = build_mlp(3, [4], 1)
+    steps = []
+    good = {}
+
+    def snap(trainer, step, logs):
+        steps.append(step)
+        good.update(_weights(trainer.model))
+
+    good.update(_weights(model))
+    with pytest.raises(TrainingDiverged, match="step 1"), np.errstate(all="ignore"):
+        fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2,
+            batch_size=8, callbacks=[LambdaCallback(on_batch_end=snap)])
+    assert steps == []
+    _assert_weights_equal(model, good)
+
+
+def test_training_diverged_is_a_chainrule_error():
+    assert issubclass(TrainingDiverged, ChainruleError)
+    assert issubclass(TrainingDiverged, ValueError)
+
+
+# ------------------------------------------------------------------ output: bar or lines
+def test_verbose_prints_one_line_per_epoch_when_not_a_terminal(capsys):
+    X, y = _blobs()
+    model = cr.nn.Linear(2, 3)
+    Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), head=SoftmaxHead(3),
+            verbose=1).fit((X, y), (X, y), epochs=3, batch_size=16)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert len(lines) == 3
+    for i, line in enumerate(lines):
+        assert line.startswith(f"epoch {i + 1} ")
+        assert "loss" in line and "val_loss" in line and "val_accuracy" in line
+    assert "\r" not in captured.err  # no progress bar redraws
+
+
+def test_silent_when_not_verbose(capsys):
+    X, y = _blobs()
+    model = cr.nn.Linear(2, 3)
+    Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1),
+            head=SoftmaxHead(3)).fit((X, y), epochs=2)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+class _FakeTerminal:
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys, "stderr", _FakeTerminal())
+    bar = Progress(total=5, epoch=0, epochs=2)
+    assert bar._bar is not None
+    for _ in range(5):
+        bar.update(0.5)
+    assert bar._bar.n == 5
+    bar.close()
+    assert bar._bar is None
+    assert "epoch 1/2" in "".join(sys.stderr.text)
+    assert Progress(total=5, epoch=0, epochs=2, enabled=False)._bar is None
+
+
+def test_no_progress_bar_without_a_terminal(monkeypatch):
+    class Pipe(_FakeTerminal):
+        def isatty(self):
+            return False
+
+    monkeypatch.setattr(sys, "stderr", Pipe())
+    bar = Progress(total=5, epoch=0, epochs=2)
+    assert bar._bar is None
+    bar.update(1.0)
+    bar.close()
+    assert sys.stderr.text == []
