@@ -347,7 +347,9 @@ def cmd_train(a):
               f"/ {len(parts['test'])} test samples, {Xs.shape[1]} features, task "
               f"{table.task}", file=sys.stderr)
     try:
-        history = trainer.fit(loader, val_data, epochs=cfg["epochs"], resume=state)
+        # overflow on the way to a divergence is reported by TrainingDiverged, in one line
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = trainer.fit(loader, val_data, epochs=cfg["epochs"], resume=state)
     except TrainingInterrupted as e:
         print(str(e), file=sys.stderr)
         return 130

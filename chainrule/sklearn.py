@@ -2,7 +2,8 @@
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and ``MLPRegressor``
 (same hyper-parameters where the concept exists, same fitted attributes, same
-stopping rules), trained by chainrule's :class:`~chainrule.train.Trainer`, plus
+stopping rules), trained by chainrule's modules, losses, optimizers and
+schedulers in a minibatch loop that follows scikit-learn's rules, plus
 chainrule's own options: every optimizer and learning-rate schedule, a
 one-vs-all output, dropout, batch normalisation, class weights, robust
 regression losses. They follow scikit-learn's estimator rules, so they work in
@@ -50,16 +51,14 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import nn
 from .backend import get_rng_state, manual_seed, set_rng_state
-from .data import ArrayDataset, DataLoader
 from .io import load_with_metadata, save
 from .ops.activation import stable_sigmoid
 from .ops.softmax import log_softmax_array, softmax_array
 from .optim import get_optimizer
-from .optim.lr_scheduler import _SCHEDULERS, get_scheduler
+from .optim.lr_scheduler import _SCHEDULERS, ReduceLROnPlateau, get_scheduler
 from .tensor import Tensor, no_grad
-from .train import Callback, RegressionHead, Trainer, build_mlp, make_head
+from .train import RegressionHead, build_mlp, make_head
 from .train.heads import REGRESSION_LOSSES
-from .train.loop import TrainingDiverged, TrainingInterrupted
 
 try:
     from sklearn.utils.validation import validate_data
@@ -105,61 +104,29 @@ def _forward(model, X, batch=8192):
                                for i in range(0, len(X), batch)])
 
 
-class _WeightedDataset(ArrayDataset):
-    """An ArrayDataset whose batches are (X, y, sample_weight)."""
-
-    def __init__(self, X, y, w):
-        super().__init__(X, y)
-        self.arrays = (*self.arrays, w)
+def _l2_penalty(weights):
+    """``sum ||W||^2`` over the weight matrices."""
+    return sum(float(np.vdot(p.data, p.data)) for p in weights)
 
 
-class _PenalizedLoss:
-    """The head's loss plus scikit-learn's L2 penalty ``alpha / (2 sum(w_B)) ||W||^2``.
-
-    NOTE: the penalty's gradient ``alpha / sum(w_B) * W`` is not built in the graph:
-    it is the weight group's ``weight_decay`` for the step that follows this call
-    (the Trainer calls the loss, then backward, then ``optimizer.step()``).
-    """
-
-    def __init__(self, loss, alpha, group):
-        self.loss, self.alpha, self.group = loss, alpha, group
-
-    def __call__(self, out, target, sample_weight=None):
-        if sample_weight is None:
-            total = float(out.shape[0])
-            loss = self.loss(out, target)
-        else:
-            total = float(sample_weight.sum())
-            if total <= 0:  # a minibatch of zero weight: nothing to learn from it
-                return out.sum() * 0.0
-            loss = self.loss(out, target, sample_weight=sample_weight)
-        if self.alpha:
-            decay = self.alpha / total
-            self.group["weight_decay"] = decay
-            sq = sum(float(np.vdot(p.data, p.data)) for p in self.group["params"])
-            loss = loss + 0.5 * decay * sq
-        return loss
-
-
-class _SklearnStopping(Callback):
-    """scikit-learn's end-of-epoch bookkeeping: loss curve, tol/n_iter_no_change, adaptive and
-    invscaling learning rates, the validation score and best weights with early stopping."""
+class _Stopping:
+    """scikit-learn's end-of-epoch rules: the loss curve, tol / n_iter_no_change, the
+    'invscaling' and 'adaptive' learning rates, the validation score and best weights."""
 
     def __init__(self, est, n_samples, val):
         self.est, self.n_samples, self.val = est, n_samples, val
         self.converged = False
         self.best_state = None
 
-    def _set_lr(self, trainer, lr):
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = lr
-
-    def on_epoch_end(self, trainer, epoch, logs):
+    def epoch_end(self, loss, optimizer):
+        """Record an epoch of mean training loss ``loss``; True when training should stop."""
         est = self.est
         est.n_iter_ += 1
         est.t_ += self.n_samples
-        est.loss_ = float(logs["loss"])
-        est.loss_curve_.append(est.loss_)
+        est.loss_ = loss
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
         if self.val is not None:
             score = est._validation_score(*self.val)
             est.validation_scores_.append(score)
@@ -171,32 +138,40 @@ class _SklearnStopping(Callback):
                 est._no_improvement_count = 0
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
-                self.best_state = trainer.model.state_dict()
+                self.best_state = est.model_.state_dict()
         else:
-            if est.loss_ > est.best_loss_ - est.tol:
+            if loss > est.best_loss_ - est.tol:
                 est._no_improvement_count += 1
             else:
                 est._no_improvement_count = 0
-            est.best_loss_ = min(est.best_loss_, est.loss_)
-        sgd_schedule = est.solver in _SGD_SOLVERS and est.lr_schedule is None
-        if sgd_schedule and est.learning_rate == "invscaling":
-            self._set_lr(trainer, est.learning_rate_init / (est.t_ + 1) ** est.power_t)
-        if est._no_improvement_count > est.n_iter_no_change:
-            lr = float(trainer.optimizer.param_groups[0]["lr"])
-            if sgd_schedule and est.learning_rate == "adaptive" and lr > _MIN_ADAPTIVE_LR:
-                self._set_lr(trainer, lr / 5.0)
-                est._no_improvement_count = 0
-                if est.verbose:
-                    print(f"Setting learning rate to {lr / 5.0:f}")
-            else:
-                self.converged = trainer.stop_training = True
-                what = "Validation score" if self.val is not None else "Training loss"
-                trainer.stop_reason = (f"{what} did not improve more than tol={est.tol} for "
-                                       f"{est.n_iter_no_change} consecutive epochs.")
+            est.best_loss_ = min(est.best_loss_, loss)
+        sgd_rates = est.solver in _SGD_SOLVERS and est.lr_schedule is None
+        if sgd_rates and est.learning_rate == "invscaling":
+            _set_lr(optimizer, est.learning_rate_init / (est.t_ + 1) ** est.power_t)
+        if est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        lr = float(optimizer.param_groups[0]["lr"])
+        if sgd_rates and est.learning_rate == "adaptive" and lr > _MIN_ADAPTIVE_LR:
+            _set_lr(optimizer, lr / 5.0)
+            est._no_improvement_count = 0
+            if est.verbose:
+                print(f"Setting learning rate to {lr / 5.0:f}")
+            return False
+        if est.verbose:
+            what = "Validation score" if self.val is not None else "Training loss"
+            print(f"{what} did not improve more than tol={est.tol:f} for "
+                  f"{est.n_iter_no_change} consecutive epochs. Stopping.")
+        self.converged = True
+        return True
 
-    def on_train_end(self, trainer):
+    def train_end(self):
         if self.best_state is not None and self.est.restore_best_weights:
-            trainer.model.load_state_dict(self.best_state)
+            self.est.model_.load_state_dict(self.best_state)
+
+
+def _set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 _COMMON_CONSTRAINTS = {
@@ -489,32 +464,83 @@ class _BaseNeuralNet(BaseEstimator):
                                  "'validation_fraction' or the size of your dataset.")
         weights = self._train_weights(target, sample_weight, incremental)
         n = X.shape[0]
-        batch = min(200, n) if self.batch_size == "auto" else self.batch_size
-        if batch > n and self.batch_size != "auto":
-            warnings.warn("Got `batch_size` larger than the sample size. It is going to be "
-                          "clipped")
-        dataset = (ArrayDataset(X, target) if weights is None
-                   else _WeightedDataset(X, target, weights))
-        loader = DataLoader(dataset, batch_size=min(batch, n), shuffle=self.shuffle,
-                            seed=int(rs.randint(np.iinfo(np.int32).max)), prefetch=False)
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` larger than the sample size. It is going to "
+                              "be clipped")
+            batch = min(self.batch_size, n)
         head = self._head()
-        loss = _PenalizedLoss(self._loss_module(head), self.alpha,
-                              self._optimizer.param_groups[0])
-        stopping = _SklearnStopping(self, n, val)
-        trainer = Trainer(self.model_, loss, self._optimizer, head=head, callbacks=[stopping],
-                          scheduler=self._scheduler, verbose=int(self.verbose))
+        loss_fn = self._loss_module(head)
+        enc = head.encode(target)
+        if enc.dtype.kind == "f":
+            enc = enc.astype(X.dtype, copy=False)
+        order = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        stopping = _Stopping(self, n, val)
         self.n_iter_ = 0
         try:
-            trainer.fit(loader, epochs=1 if incremental else self.max_iter)
-        except TrainingDiverged as e:
-            raise ValueError(f"The training loss became non-finite ({e}). The input data may "
-                             f"contain large values and need to be preprocessed, or the "
-                             f"learning rate is too high.") from e
-        except TrainingInterrupted:
+            for _ in range(1 if incremental else self.max_iter):
+                if self.shuffle:
+                    # one gather per epoch; the minibatches are then contiguous views
+                    perm = order.permutation(n)
+                    arrays = (X[perm], enc[perm], None if weights is None else weights[perm])
+                else:
+                    arrays = (X, enc, weights)
+                loss = self._epoch(*arrays, batch, loss_fn)
+                stop = stopping.epoch_end(loss, self._optimizer)
+                if self._scheduler is not None:
+                    if isinstance(self._scheduler, ReduceLROnPlateau):
+                        self._scheduler.step(loss)
+                    else:
+                        self._scheduler.step()
+                if stop:
+                    break
+        except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        stopping.train_end()
         if not incremental and not stopping.converged and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
+
+    def _epoch(self, X, target, weights, batch, loss_fn):
+        """One pass of minibatch SGD over (X, target[, weights]); returns the mean loss.
+
+        NOTE: the gradient of the L2 penalty alpha / (2 sum(w_B)) ||W||^2 is applied by the
+        optimizer as the weight group's weight_decay alpha / sum(w_B) (set per minibatch),
+        not built into the graph; its value is added to the reported loss.
+        """
+        model, opt, alpha = self.model_, self._optimizer, self.alpha
+        group = opt.param_groups[0]  # the weights (see _make_optimizer)
+        model.train()
+        total = 0.0
+        for start in range(0, X.shape[0], batch):
+            stop = start + batch
+            out = model(Tensor(X[start:stop]))
+            tb = target[start:stop]
+            if weights is None:
+                sw = float(tb.shape[0])
+                loss = loss_fn(out, tb)
+            else:
+                wb = weights[start:stop]
+                sw = float(wb.sum())
+                if sw <= 0:  # a minibatch of zero weight: nothing to learn from
+                    continue
+                loss = loss_fn(out, tb, sample_weight=wb)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise ValueError(f"The training loss became {value} at epoch "
+                                 f"{self.n_iter_ + 1}; the input data may contain large values "
+                                 f"and need to be preprocessed, or learning_rate_init is too "
+                                 f"high.")
+            if alpha:
+                group["weight_decay"] = alpha / sw
+                value += 0.5 * alpha / sw * _l2_penalty(group["params"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += value * tb.shape[0]
+        return total / X.shape[0]
 
     def _train_weights(self, target, sample_weight, incremental):
         return sample_weight

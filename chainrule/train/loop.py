@@ -206,6 +206,7 @@ class Trainer:
     def load_state_dict(self, state):
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
         if state["loader"] is not None and self.loader is not None:
             self.loader.load_state_dict(state["loader"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])

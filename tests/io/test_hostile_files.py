@@ -288,6 +288,16 @@ def test_json_bombs_in_the_metadata_are_refused(good, tmp_path):
         _timed_refusal(tmp_path / "b")
 
 
+def test_well_formed_but_deeply_nested_metadata_is_refused(good, tmp_path):
+    """Deep enough to pass json.loads but to exhaust the recursion limit of a walk over it."""
+    path, _ = good
+    deep = []
+    for _ in range(600):
+        deep = [deep]
+    bad = _write_unchecked(path, tmp_path / "deep", lambda m: m["metadata"].update(x=deep))
+    _timed_refusal(bad, "nested too deeply")
+
+
 def test_an_architecture_that_would_allocate_gigabytes_is_refused_before_allocating(
         good, tmp_path):
     path, _ = good

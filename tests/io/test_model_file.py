@@ -27,6 +27,8 @@ def _every_layer():
         ("batchnorm-noaffine", lambda: nn.Sequential(
             nn.Linear(5, 4), nn.BatchNorm1d(4, affine=False, momentum=0.3)), (7, 5)),
         ("layernorm", lambda: nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4, eps=1e-3)), (7, 5)),
+        ("layernorm-2d", lambda: nn.LayerNorm((2, 3)), (7, 2, 3)),
+        ("linear-dtype-arg", lambda: nn.Linear(5, 3, dtype=np.float64), (7, 5)),
         ("residual", lambda: nn.Residual(nn.Sequential(nn.Linear(5, 5), nn.Tanh())), (7, 5)),
         ("everything", lambda: nn.Sequential(
             nn.Flatten(), nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2),
@@ -41,6 +43,15 @@ def _every_layer():
 
 
 CASES = _every_layer()
+
+
+def test_every_registered_layer_is_covered():
+    covered = set()
+    for _, factory, _ in CASES:
+        covered |= {type(m).__name__ for m in factory().modules()}
+    layers = {name for name in nn.LAYER_REGISTRY
+              if not name.startswith("_") and not name.endswith("Loss")}
+    assert layers <= covered, sorted(layers - covered)
 
 
 def _trained(factory, shape, dtype):
@@ -219,3 +230,19 @@ def test_save_replaces_atomically(tmp_path, monkeypatch):
         cr.save(nn.Linear(3, 2), path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.safetensors"]  # no temporary file left behind
+
+
+def test_load_a_run_directory_written_by_chainrule_train(tmp_path, monkeypatch):
+    import chainrule.cli
+
+    monkeypatch.setattr(chainrule.cli, "_plots", lambda *a, **k: None)
+    run = tmp_path / "run"
+    assert chainrule.cli.main(["train", "--dataset", "iris", "--hidden", "8", "--epochs", "2",
+                               "--quiet", "--out", str(run)]) == 0
+    model, meta = load_with_metadata(run)
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear"]
+    assert model[0].in_features == 4 and model[2].out_features == 3
+    assert meta["classes"] == ["setosa", "versicolor", "virginica"]
+    assert len(meta["feature_names"]) == 4 and meta["task"] == "classification"
+    assert meta["scaler"]["mean"].shape == (4,) and meta["scaler"]["scale"].dtype.kind == "f"
+    assert meta["config"]["hidden"] == [8] and meta["config"]["epochs"] == 2

@@ -1,6 +1,6 @@
 """Exact resume: a run stopped anywhere and resumed ends bit for bit where an unbroken one does.
 
-In process: resuming from every checkpoint of a run (mid-epoch, at the boundary after an
+In process: resuming from checkpoints all over a run (mid-epoch, at the boundary after an
 epoch's last step, at epoch ends) gives the same weights, optimizer state, history and
 callback state. In subprocesses: ``chainrule train`` killed with SIGKILL at random moments
 (several times) or stopped with Ctrl-C, then resumed, writes the same model file.
@@ -82,11 +82,13 @@ def _assert_same_run(a, b):
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-def test_resume_from_every_checkpoint_is_exact(tmp_path, kind):
+def test_resume_from_checkpoints_all_over_the_run_is_exact(tmp_path, kind):
     ref = _fit(*_trainer(kind, tmp_path / "ref"))
     paths = sorted(list_checkpoints(tmp_path / "ref"))
     assert len(paths) == EPOCHS * 7  # one a step, including those after an epoch's last step
-    for path in paths:
+    # mid-epoch, after an epoch's last step (7, 14...), the first step of an epoch
+    for step in (1, 3, 6, 7, 8, 13, 14, 15, 20, 21, 22, 27, 28):
+        path = paths[step - 1]
         state = load_checkpoint(path)
         resumed = _fit(*_trainer(kind, tmp_path / "resumed"), resume=state)
         _assert_same_run(ref, resumed)
