@@ -13,7 +13,8 @@ cr.manual_seed(0)
 rng = np.random.default_rng(0)
 n, k = 100, 3                                   # points per class, classes
 r = np.tile(np.linspace(0.0, 1.0, n), k)
-t = np.concatenate([np.linspace(4 * c, 4 * (c + 1), n) for c in range(k)]) + rng.normal(0, 0.2, n * k)
+t = np.concatenate([np.linspace(4 * c, 4 * (c + 1), n) for c in range(k)])
+t += rng.normal(0, 0.2, n * k)
 X = np.stack([r * np.sin(t), r * np.cos(t)], axis=1).astype(np.float32)
 y = np.repeat(np.arange(k), n)
 

@@ -117,6 +117,8 @@ def test_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X))
     assert loaded.get_params() == est.get_params()
+    loaded.partial_fit(X, labels)  # trains on, with a fresh optimizer state
+    assert loaded.n_iter_ == 1 and loaded.t_ == est.t_ + len(X)
     # the file is a plain chainrule model file
     model = cr.load(path)
     with cr.no_grad():

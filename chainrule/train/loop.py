@@ -441,24 +441,30 @@ class Trainer:
         self._end_epoch(val_data, classify, acc.get("lr"))
 
     def _guarded_step(self, epoch):
-        """``optimizer.step()``, undone if it wrote a NaN or inf into a weight.
+        """``optimizer.step()``, refused when a gradient holds a NaN or an infinity.
 
-        A finite loss can still give an infinite update (a NaN gradient, or lr * grad
-        overflowing), so the weights are checked after the step, not only the loss.
+        A finite loss can still have a non-finite gradient (an op at a singular
+        point); checking the gradients before the update keeps the weights finite
+        without copying them at every step. An update that overflows finite
+        gradients into infinite weights (a learning rate near 1e38) is caught
+        right after the step, before any checkpoint or model file is written.
         """
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        before = [p.data.copy() for p in params]
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not _all_finite(p.grad):
+                    name = next((n for n, q in self.model.named_parameters() if q is p), "?")
+                    raise TrainingDiverged(
+                        f"the gradient of {name!r} became NaN or infinite at epoch "
+                        f"{epoch + 1}, step {self.step + 1}; training stopped before that "
+                        f"update, so the weights are the last finite ones (try a lower "
+                        f"learning rate)")
         self.optimizer.step()
-        bad = next((p for p in params if not _all_finite(p.data)), None)
-        if bad is None:
-            return
-        for p, b in zip(params, before):
-            p.data[...] = b
-        name = next((n for n, p in self.model.named_parameters() if p is bad), "?")
-        raise TrainingDiverged(
-            f"the update at epoch {epoch + 1}, step {self.step + 1} made the weights {name!r} "
-            f"NaN or infinite; training stopped and that update was undone, so the weights are "
-            f"the last finite ones (try a lower learning rate)")
+        for name, p in self.model.named_parameters():
+            if not _all_finite(p.data):
+                raise TrainingDiverged(
+                    f"the update at epoch {epoch + 1}, step {self.step + 1} overflowed: "
+                    f"{name!r} is no longer finite; training stopped before writing "
+                    f"anything (try a lower learning rate)")
 
     def _stop_on_interrupt(self):
         where = f"epoch {self.epoch + 1}, step {self.step}"
