@@ -51,6 +51,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import nn
 from .backend import get_rng_state, manual_seed, set_rng_state
+from .errors import ModelFileError
 from .io import load_with_metadata, save
 from .ops.activation import stable_sigmoid
 from .ops.softmax import log_softmax_array, softmax_array
@@ -598,29 +599,50 @@ class _BaseNeuralNet(BaseEstimator):
         estimator : NeuralNetClassifier or NeuralNetRegressor
         """
         model, meta = load_with_metadata(path)
+        try:
+            return cls._from_metadata(model, meta)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, ModelFileError):
+                raise
+            raise ModelFileError(f"{path}: not a valid {cls.__name__} file "
+                                 f"({type(e).__name__}: {str(e)[:120]})") from None
+
+    @classmethod
+    def _from_metadata(cls, model, meta):
+        # NOTE: every value below comes from the file: only known parameter names are
+        # accepted, they are validated by scikit-learn's constraints, and the class
+        # labels' dtype must be a plain number or string type.
         if meta.get("estimator") != cls.__name__:
-            raise ValueError(f"{path}: holds a {meta.get('estimator')!r}, not a {cls.__name__}")
+            raise ValueError(f"it holds a {meta.get('estimator')!r}, not a {cls.__name__}")
         params = dict(meta["params"])
+        unknown = set(params) - set(cls().get_params())
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)[:5]}")
         if isinstance(params.get("class_weight"), list):
             params["class_weight"] = {k: v for k, v in params["class_weight"]}
         est = cls(**params)
+        est._validate_params()
         est.model_ = model
-        est.n_features_in_ = meta["n_features_in"]
-        est.n_outputs_ = meta["n_outputs"]
+        est.n_features_in_ = int(meta["n_features_in"])
+        est.n_outputs_ = int(meta["n_outputs"])
         est.n_layers_ = len(est._check_hidden()) + 2
         est.out_activation_ = est._out_activation(est.n_outputs_)
-        est.n_iter_, est.t_ = meta["n_iter"], meta["t"]
-        est.loss_curve_ = list(meta["loss_curve"])
+        est.n_iter_, est.t_ = int(meta["n_iter"]), int(meta["t"])
+        est.loss_curve_ = [float(v) for v in meta["loss_curve"]]
         est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
         est._no_improvement_count = 0
         est.validation_scores_ = [] if est.early_stopping else None
         est.best_validation_score_ = -np.inf if est.early_stopping else None
         est.best_loss_ = None if est.early_stopping else min(est.loss_curve_, default=np.inf)
         if "feature_names_in" in meta:
-            est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+            est.feature_names_in_ = np.asarray([str(v) for v in meta["feature_names_in"]],
+                                               dtype=object)
         if "classes" in meta:
             c = meta["classes"]
-            est.classes_ = np.asarray(c["values"], dtype=np.dtype(c["dtype"]))
+            dtype = np.dtype(str(c["dtype"])[:8])
+            if dtype.kind not in "biufU" or dtype.itemsize > 1024:
+                raise ValueError(f"unsupported class label dtype {dtype}")
+            est.classes_ = np.asarray(list(c["values"]), dtype=dtype)
         return est
 
 

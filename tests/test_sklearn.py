@@ -448,3 +448,28 @@ def test_invalid_values_found_at_fit():
         _fast(NeuralNetClassifier, class_weight={7: 2.0}).fit(X, y)
     with pytest.raises(ValueError, match="balanced"):
         _fast(NeuralNetClassifier, class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("change", [
+    {"params": {"hidden_layer_sizes": [8], "not_a_parameter": 1}},
+    {"params": {"hidden_layer_sizes": [8], "alpha": "lots"}},
+    {"classes": {"values": [0, 1, 2], "dtype": "O"}},
+    {"n_features_in": "four"},
+])
+def test_load_refuses_hostile_metadata_with_model_file_error(tmp_path, change):
+    from chainrule.errors import ModelFileError
+    from chainrule.io import load_with_metadata, save
+
+    X, y = load_iris(return_X_y=True)
+    est = NeuralNetClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    good = tmp_path / "good.safetensors"
+    est.save(good)
+    model, meta = load_with_metadata(good)
+    meta.update(change)
+    bad = tmp_path / "bad.safetensors"
+    save(model, bad, metadata=meta)
+    with pytest.raises(ModelFileError):
+        NeuralNetClassifier.load(bad)
