@@ -23,6 +23,7 @@ import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
 import pstats  # noqa: E402
+import resource  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -115,14 +116,19 @@ def profile(batch, steps, top):
 
     for i in range(20):  # warm-up
         step(*bounds[i % len(bounds)])
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     ph = phases(model, opt, xt, yt, bounds, steps)
+    f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     ref = numpy_phases(x, y, batch, bounds, steps)
+    f2 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     print(f"\n=== batch {batch}: median us per phase over {steps} steps ===")
     print("chainrule   " + "  ".join(f"{k} {v:8.1f}" for k, v in ph.items()))
     print("NumPy hand  " + "  ".join(f"{k} {v:8.1f}" for k, v in ref.items()))
     print(f"chainrule / hand-written: {ph['total'] / ref['total']:.2f}x per step "
           f"({batch / ph['total'] * 1e6 / 1e3:.1f}k vs {batch / ref['total'] * 1e6 / 1e3:.1f}k "
           "samples/s)")
+    print(f"minor page faults per step (fresh memory from the OS): chainrule "
+          f"{(f1 - f0) / steps:.0f}, hand-written {(f2 - f1) / (steps + 20):.0f}")
 
     prof = cProfile.Profile()
     prof.enable()

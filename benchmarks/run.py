@@ -288,6 +288,7 @@ def run_suite(cases, repeats, quick, env, log):
                         info = res.get("info", {})
                         job["involuntary_context_switches"] = info.get(
                             "involuntary_context_switches")
+                        job["minor_page_faults"] = info.get("minor_page_faults")
                         job["details"] = res.get("details")
                         if info.get("threadpools"):
                             pools.setdefault(fw, info["threadpools"])

@@ -193,6 +193,8 @@ def run(case, framework, quick):
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     # Preemptions by other processes: a large count means a noisy measurement.
     info["involuntary_context_switches"] = ru1.ru_nivcsw - ru0.ru_nivcsw
+    # Fresh pages touched: allocator churn (arrays freed to the OS and faulted back in).
+    info["minor_page_faults"] = ru1.ru_minflt - ru0.ru_minflt
     info["threadpools"] = _pools()
     info["env_OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
     info["env_OPENBLAS_L2_SIZE"] = os.environ.get("OPENBLAS_L2_SIZE")
