@@ -14,7 +14,8 @@ from .tensor import Tensor, _as_array, _operand, apply, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
-    "logsumexp", "linear", "dropout", "concat", "stack", "where", "maximum", "minimum",
+    "logsumexp", "linear", "linear_relu", "dropout", "concat", "stack", "where", "maximum",
+    "minimum",
     "clip", "exp", "log", "sqrt", "layer_norm", "batch_norm",
     "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
@@ -138,6 +139,11 @@ def stack(tensors, axis=0):
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with ``weight`` of shape (out_features, in_features)."""
     return apply(ops.linalg.linear, _t(x), _t(weight), None if bias is None else _t(bias))
+
+
+def linear_relu(x, weight, bias=None):
+    """relu(x @ weight.T + bias) as one fused op (what ``Sequential`` runs for Linear, ReLU)."""
+    return apply(ops.linalg.linear_relu, _t(x), _t(weight), None if bias is None else _t(bias))
 
 
 def dropout(x, p=0.5, training=True, generator=None):

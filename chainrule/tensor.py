@@ -15,6 +15,7 @@ import numpy as np
 
 from . import ops
 from .backend import DEFAULT_FLOAT, array_module, get_rng, is_float
+from .ops._util import writeable
 
 _grad_enabled = True
 
@@ -81,7 +82,8 @@ class Tensor:
     gradient accumulated by :meth:`backward` (``None`` until then).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_needs",
+                 "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False):
@@ -90,6 +92,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self._parents = ()
         self._backward = None
+        self._needs = ()
 
     # ----------------------------------------------------------------- properties
     @property
@@ -415,12 +418,12 @@ def apply(op, *inputs, **options):
         out = np.asarray(out)
     result = Tensor(out)
     if _grad_enabled:
-        for t in inputs:
-            if t is not None and t.requires_grad:
-                result.requires_grad = True
-                result._parents = inputs
-                result._backward = backward
-                break
+        needs = tuple([t is not None and t.requires_grad for t in inputs])
+        if True in needs:
+            result.requires_grad = True
+            result._parents = inputs
+            result._backward = backward
+            result._needs = needs
     return result
 
 
@@ -445,41 +448,75 @@ def _topological_order(root):
     return order
 
 
+def _owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    base = a.base
+    return a if base is None else base
+
+
+def _read_only(g):
+    """A read-only view of a gradient that other consumers share."""
+    if isinstance(g, np.ndarray) and g.flags.writeable:
+        g = g.view()
+        g.flags.writeable = False
+    return g
+
+
+def _accumulate_leaf(node, g, owned):
+    if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
+        g, owned = np.asarray(g), True
+    if g.dtype != node.data.dtype:
+        g, owned = g.astype(node.data.dtype), True
+    if node.grad is None:
+        # NOTE: .grad never aliases another array: a shared gradient is copied.
+        node.grad = g if owned and writeable(g) else g.copy(order="K")
+    else:
+        node.grad += g
+
+
 def _run_backward(root, seed, retain_graph):
+    """Apply the chain rule from ``root`` back to the leaves.
+
+    Every pending gradient carries an *owned* flag: it is owned when no other
+    consumer can see its memory (a new array, or a view of an owned gradient
+    handed to one input only). A backward receives a shared gradient as a
+    read-only view, so ops may update an owned one in place (``writeable(g)``)
+    and leaves may keep it as ``.grad`` without a copy.
+    """
     order = _topological_order(root)
-    pending = {id(root): seed}
-    assigned = set()  # ids of arrays already stored as some leaf's .grad in this pass
+    pending = {id(root): (seed, True)}
     for node in reversed(order):
-        g = pending.pop(id(node), None)
-        if g is None:
+        entry = pending.pop(id(node), None)
+        if entry is None:
             continue
+        g, owned = entry
         backward = node._backward
         if backward is None:  # a leaf: accumulate into .grad
-            if g.dtype != node.data.dtype:
-                g = g.astype(node.data.dtype)
-            if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
-                g = np.asarray(g)
-            if node.grad is None:
-                # .grad must own its memory: never a view, never shared with another leaf.
-                if g.base is not None or id(g) in assigned or not g.flags.writeable:
-                    g = g.copy()
-                assigned.add(id(g))
-                node.grad = g
-            else:
-                node.grad += g
+            _accumulate_leaf(node, g, owned)
             continue
-        parents = node._parents
-        needs = tuple(p is not None and p.requires_grad for p in parents)
-        grads = backward(g, needs)
-        for p, pg, need in zip(parents, grads, needs):
-            if not need or pg is None:
-                continue
+        grads = backward(g if owned else _read_only(g), node._needs)
+        source = _owner(g)
+        out = [(p, pg, _owner(pg)) for p, pg, need in zip(node._parents, grads, node._needs)
+               if need and pg is not None]
+        shared = ()
+        if len(out) > 1:  # one array handed to several inputs is owned by none of them
+            ids = [id(o) for _, _, o in out]
+            shared = {i for i in ids if ids.count(i) > 1}
+        for p, pg, own in out:
+            pg_owned = ((owned or own is not source) and id(own) not in shared
+                        and writeable(pg))
             k = id(p)
             prev = pending.get(k)
-            pending[k] = pg if prev is None else prev + pg
+            if prev is None:
+                pending[k] = (pg, pg_owned)
+            elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
+                prev[0].__iadd__(pg)
+            else:
+                pending[k] = (prev[0] + pg, True)
         if not retain_graph:
             node._parents = ()
             node._backward = _graph_freed
+            node._needs = ()
 
 
 # ------------------------------------------------------------------ creation

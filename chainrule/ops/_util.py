@@ -19,6 +19,16 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def writeable(g):
+    """True when a backward may overwrite its incoming gradient ``g``.
+
+    The engine hands a gradient that other consumers share as a read-only view;
+    an owned one is writeable. (CuPy arrays are never written in place.)
+    """
+    flags = getattr(g, "flags", None)
+    return bool(getattr(flags, "writeable", False))
+
+
 def normalize_axis(axis, ndim):
     """``axis`` as a tuple of non-negative ints (``None`` means every axis)."""
     if axis is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ..backend import array_module
+from ._util import writeable
 
 
 def tanh(a):
@@ -43,6 +44,8 @@ def relu(a):
 
     def backward(g, needs):
         # NOTE: the gradient at exactly 0 is taken as 0 (the subgradient PyTorch uses).
+        if writeable(g):
+            return (xp.multiply(g, out > 0, out=g),)
         return (g * (out > 0),)
 
     return out, backward

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._util import unbroadcast
+from ..backend import array_module
+from ._util import unbroadcast, writeable
 
 
 def _check_matmul(a, b, op):
@@ -39,32 +40,73 @@ def matmul(a, b):
     return out, backward
 
 
-def linear(x, w, b=None):
-    """y = x @ w.T + b with ``w`` of shape (out_features, in_features), as in PyTorch.
-
-    One GEMM for the output, one for each gradient; the bias gradient is a sum.
-    """
+def _check_linear(x, w, b):
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{w.shape} (expected input (..., {w.shape[-1]}))")
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
                          f"{w.shape} (expected ({w.shape[0]},))")
+
+
+def _linear_forward(x, w, b):
+    _check_linear(x, w, b)
     out = x @ w.T
     if b is not None:
         out += b
+    return out
+
+
+def _linear_grads(x, w, b, g, needs):
+    """dL/dx = g w, dL/dw = g^T x, dL/db = sum of g over the batch."""
+    gx = gw = gb = None
+    if needs[0]:
+        gx = g @ w
+    if needs[1]:
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        # NOTE: the gradient takes the weight's memory order (Linear keeps its weight in
+        # Fortran order, so that x @ w.T is a plain GEMM), so the optimizer's update
+        # runs over two arrays of the same layout.
+        if w.flags.f_contiguous and not w.flags.c_contiguous:
+            gw = (x2.T @ g2).T
+        else:
+            gw = g2.T @ x2
+    if b is not None and needs[2]:
+        gb = g.sum(axis=tuple(range(g.ndim - 1)))
+    return gx, gw, gb
+
+
+def linear(x, w, b=None):
+    """y = x @ w.T + b with ``w`` of shape (out_features, in_features), as in PyTorch.
+
+    One GEMM for the output, one for each gradient; the bias gradient is a sum.
+    """
+    out = _linear_forward(x, w, b)
 
     def backward(g, needs):
-        gx = gw = gb = None
-        if needs[0]:
-            gx = g @ w
-        if needs[1]:
-            if x.ndim == 2:
-                gw = g.T @ x
-            else:
-                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-        if b is not None and needs[2]:
-            gb = g.sum(axis=tuple(range(g.ndim - 1)))
-        return gx, gw, gb
+        return _linear_grads(x, w, b, g, needs)
+
+    return out, backward
+
+
+def linear_relu(x, w, b=None):
+    """relu(x @ w.T + b), fused: the ReLU runs in place on the product it owns.
+
+    The pre-activation is never visible outside this op, so it can be
+    overwritten; the backward masks the incoming gradient (in place when the
+    engine says it owns it) and continues as :func:`linear`.
+    """
+    xp = array_module(x, w)
+    out = _linear_forward(x, w, b)
+    xp.maximum(out, 0, out=out)
+
+    def backward(g, needs):
+        # NOTE: the gradient at exactly 0 is taken as 0, as for relu.
+        if writeable(g):
+            xp.multiply(g, out > 0, out=g)
+        else:
+            g = g * (out > 0)
+        return _linear_grads(x, w, b, g, needs)
 
     return out, backward
