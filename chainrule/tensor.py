@@ -448,12 +448,6 @@ def _topological_order(root):
     return order
 
 
-def _owner(a):
-    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
-    base = a.base
-    return a if base is None else base
-
-
 def _read_only(g):
     """A read-only view of a gradient that other consumers share."""
     if isinstance(g, np.ndarray) and g.flags.writeable:
@@ -472,6 +466,17 @@ def _accumulate_leaf(node, g, owned):
         node.grad = g if owned and writeable(g) else g.copy(order="K")
     else:
         node.grad += g
+
+
+def _push(pending, p, pg, owned):
+    k = id(p)
+    prev = pending.get(k)
+    if prev is None:
+        pending[k] = (pg, owned)
+    elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
+        prev[0].__iadd__(pg)
+    else:
+        pending[k] = (prev[0] + pg, True)
 
 
 def _run_backward(root, seed, retain_graph):
@@ -495,24 +500,21 @@ def _run_backward(root, seed, retain_graph):
             _accumulate_leaf(node, g, owned)
             continue
         grads = backward(g if owned else _read_only(g), node._needs)
-        source = _owner(g)
-        out = [(p, pg, _owner(pg)) for p, pg, need in zip(node._parents, grads, node._needs)
-               if need and pg is not None]
-        shared = ()
-        if len(out) > 1:  # one array handed to several inputs is owned by none of them
-            ids = [id(o) for _, _, o in out]
-            shared = {i for i in ids if ids.count(i) > 1}
-        for p, pg, own in out:
-            pg_owned = ((owned or own is not source) and id(own) not in shared
-                        and writeable(pg))
-            k = id(p)
-            prev = pending.get(k)
-            if prev is None:
-                pending[k] = (pg, pg_owned)
-            elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
-                prev[0].__iadd__(pg)
-            else:
-                pending[k] = (prev[0] + pg, True)
+        base = g.base
+        source = g if base is None else base
+        live = [(p, pg) for p, pg, need in zip(node._parents, grads, node._needs)
+                if need and pg is not None]
+        if len(live) == 1:
+            p, pg = live[0]
+            base = pg.base
+            _push(pending, p, pg, (owned or (pg if base is None else base) is not source)
+                  and writeable(pg))
+        else:
+            owners = [id(pg if pg.base is None else pg.base) for _, pg in live]
+            for (p, pg), o in zip(live, owners):
+                # one array handed to several inputs is owned by none of them
+                _push(pending, p, pg, (owned or o != id(source)) and owners.count(o) == 1
+                      and writeable(pg))
         if not retain_graph:
             node._parents = ()
             node._backward = _graph_freed

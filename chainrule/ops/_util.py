@@ -25,8 +25,10 @@ def writeable(g):
     The engine hands a gradient that other consumers share as a read-only view;
     an owned one is writeable. (CuPy arrays are never written in place.)
     """
-    flags = getattr(g, "flags", None)
-    return bool(getattr(flags, "writeable", False))
+    try:
+        return g.flags.writeable
+    except AttributeError:  # CuPy arrays have no such flag
+        return False
 
 
 def normalize_axis(axis, ndim):

@@ -194,26 +194,44 @@ def cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
                          f"(floats), got dtype {t.dtype}")
     if weight is not None and weight.shape != (z.shape[-1],):
         raise ValueError(f"{op}: weight must have shape ({z.shape[-1]},), got {weight.shape}")
+    if t.dtype.kind in "iu" and weight is None and not label_smoothing and z.size:
+        return _cross_entropy_indices(z, t, reduction)
     logp = log_softmax_array(z, axis=-1)
-    simple = t.dtype.kind in "iu" and weight is None and not label_smoothing
-    if simple:
-        rows = xp.arange(z.shape[0])
-        per = -logp[rows, t]
-        denom = z.shape[0]
-    else:
-        q, denom = _target_weights(z, t, weight, label_smoothing)
-        per = -(q * logp).sum(axis=-1)
+    q, denom = _target_weights(z, t, weight, label_smoothing)
+    per = -(q * logp).sum(axis=-1)
     out, scale = _reduce(per, reduction, denom)
 
     def backward(g, needs):
         p = xp.exp(logp)
-        if simple:
-            p[rows, t] -= 1  # p - onehot(t)
-            d = p
-        else:
-            d = p * q.sum(axis=-1, keepdims=True) - q
+        d = p * q.sum(axis=-1, keepdims=True) - q
         gz = _upstream(g, scale, z.dtype)
         return ((d * gz if scale is not None else d * gz[:, None]), None)
+
+    return out, backward
+
+
+def _cross_entropy_indices(z, t, reduction):
+    """The common case (class indices, no weights): the lecture's derivation, step by step.
+
+    With m the row max, e = exp(z - m), s = sum(e): log p_t = (z_t - m) - log s, and
+    the gradient of -log p_t w.r.t. z is p - onehot(t) with p = e / s.
+    """
+    xp = array_module(z)
+    rows = xp.arange(z.shape[0])
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = xp.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
+    per = xp.log(s).reshape(-1) - shifted[rows, t]
+    out, scale = _reduce(per, reduction)
+
+    def backward(g, needs):
+        p = e / s
+        p[rows, t] -= 1  # p - onehot(t)
+        if scale is None:
+            p *= g[:, None]
+        else:
+            p *= (g * scale).astype(p.dtype, copy=False)
+        return p, None
 
     return out, backward
 

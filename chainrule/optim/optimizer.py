@@ -125,6 +125,11 @@ class Optimizer:
         self._validate(group)
         self.param_groups.append(group)
 
+    def _hyper(self, group):
+        """What ``_update`` receives for ``group``: the group itself unless a subclass
+        converts its hyper-parameters once per step instead of once per parameter."""
+        return group
+
     def zero_grad(self, set_to_none=True):
         """Reset the gradients: to ``None`` (default) or, in place, to zeros."""
         for group in self.param_groups:
@@ -151,13 +156,14 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            hyper = self._hyper(group)
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 if p.grad.shape != p.data.shape:
                     raise ValueError(f"a parameter of shape {p.data.shape} has a gradient of "
                                      f"shape {p.grad.shape}")
-                self._update(p.data, p.grad, self.state.setdefault(p, {}), group)
+                self._update(p.data, p.grad, self.state.setdefault(p, {}), hyper)
         return loss
 
     # ------------------------------------------------------------ saving and restoring

@@ -106,11 +106,12 @@ class SGD(Optimizer):
             raise ValueError("invalid nesterov: Nesterov momentum requires momentum > 0 "
                              "and dampening = 0")
 
-    def _update(self, param, grad, state, group):
-        buf = sgd_update(param, grad, state.get("momentum_buffer"), lr=float(group["lr"]),
-                         momentum=float(group["momentum"]),
-                         dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
-                         weight_decay=float(group["weight_decay"]),
-                         maximize=bool(group["maximize"]))
+    def _hyper(self, group):
+        return dict(lr=float(group["lr"]), momentum=float(group["momentum"]),
+                    dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
+                    weight_decay=float(group["weight_decay"]), maximize=bool(group["maximize"]))
+
+    def _update(self, param, grad, state, hyper):
+        buf = sgd_update(param, grad, state.get("momentum_buffer"), **hyper)
         if buf is not None:
             state["momentum_buffer"] = buf
