@@ -9,6 +9,7 @@ of every path through which a tensor was used.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy as np
@@ -82,7 +83,7 @@ class Tensor:
     gradient accumulated by :meth:`backward` (``None`` until then).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_needs",
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_needs", "_seq",
                  "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -93,6 +94,7 @@ class Tensor:
         self._parents = ()
         self._backward = None
         self._needs = ()
+        self._seq = 0
 
     # ----------------------------------------------------------------- properties
     @property
@@ -290,6 +292,9 @@ class Tensor:
         return self.abs()
 
     def __getitem__(self, index):
+        if not (self.requires_grad and _grad_enabled):  # no graph: plain indexing
+            out = self.data[_index(index)]
+            return Tensor(np.asarray(out) if isinstance(out, np.generic) else out)
         return apply(ops.shape.getitem, self, index=_index(index))
 
     # comparisons give boolean tensors and are never differentiated
@@ -401,15 +406,17 @@ class Tensor:
 
 
 # --------------------------------------------------------------------- graph
+_sequence = itertools.count(1)  # creation order of graph nodes: a topological order
+
+
 def apply(op, *inputs, **options):
     """Run ``op`` on the inputs' arrays and record it in the graph when a gradient is needed.
 
     ``inputs`` are Tensors (or ``None`` for an absent optional input, such as a
     bias); ``options`` are passed to the op unchanged.
     """
-    arrays = [None if t is None else t.data for t in inputs]
     try:
-        out, backward = op(*arrays, **options)
+        out, backward = op(*[None if t is None else t.data for t in inputs], **options)
     except ValueError as e:
         msg = str(e)
         name = op.__name__
@@ -424,28 +431,29 @@ def apply(op, *inputs, **options):
             result._parents = inputs
             result._backward = backward
             result._needs = needs
+            result._seq = next(_sequence)
     return result
 
 
-def _topological_order(root):
-    """Nodes reachable from ``root`` through tensors that require grad, inputs first.
+def _graph_nodes(root):
+    """The non-leaf nodes that ``root`` depends on, latest first.
 
-    Iterative depth-first search: a chain of any length needs no recursion.
+    A node is always created after its inputs, so decreasing creation order is a
+    reverse topological order. The search is iterative: a chain of any length
+    needs no recursion.
     """
-    order = []
-    seen = {id(root)}
-    stack = [(root, iter(root._parents))]
+    seen = {id(root): root}
+    stack = [root]
     while stack:
-        node, parents = stack[-1]
-        for p in parents:
-            if p is not None and p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                stack.append((p, iter(p._parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+        for p in stack.pop()._parents:
+            if p is not None and p._backward is not None and id(p) not in seen:
+                seen[id(p)] = p
+                stack.append(p)
+    return sorted(seen.values(), key=_creation, reverse=True)
+
+
+def _creation(node):
+    return node._seq
 
 
 def _read_only(g):
@@ -469,6 +477,9 @@ def _accumulate_leaf(node, g, owned):
 
 
 def _push(pending, p, pg, owned):
+    if p._backward is None:  # a leaf: accumulate into .grad at once
+        _accumulate_leaf(p, pg, owned)
+        return
     k = id(p)
     prev = pending.get(k)
     if prev is None:
@@ -488,21 +499,20 @@ def _run_backward(root, seed, retain_graph):
     read-only view, so ops may update an owned one in place (``writeable(g)``)
     and leaves may keep it as ``.grad`` without a copy.
     """
-    order = _topological_order(root)
+    if root._backward is None:  # backward() on a leaf itself
+        _accumulate_leaf(root, seed, True)
+        return
     pending = {id(root): (seed, True)}
-    for node in reversed(order):
+    for node in _graph_nodes(root):
         entry = pending.pop(id(node), None)
         if entry is None:
             continue
         g, owned = entry
-        backward = node._backward
-        if backward is None:  # a leaf: accumulate into .grad
-            _accumulate_leaf(node, g, owned)
-            continue
-        grads = backward(g if owned else _read_only(g), node._needs)
+        needs = node._needs
+        grads = node._backward(g if owned else _read_only(g), needs)
         base = g.base
         source = g if base is None else base
-        live = [(p, pg) for p, pg, need in zip(node._parents, grads, node._needs)
+        live = [(p, pg) for p, pg, need in zip(node._parents, grads, needs)
                 if need and pg is not None]
         if len(live) == 1:
             p, pg = live[0]
@@ -511,10 +521,11 @@ def _run_backward(root, seed, retain_graph):
                   and writeable(pg))
         else:
             owners = [id(pg if pg.base is None else pg.base) for _, pg in live]
+            distinct = len(set(owners)) == len(owners)
             for (p, pg), o in zip(live, owners):
                 # one array handed to several inputs is owned by none of them
-                _push(pending, p, pg, (owned or o != id(source)) and owners.count(o) == 1
-                      and writeable(pg))
+                _push(pending, p, pg, (owned or o != id(source))
+                      and (distinct or owners.count(o) == 1) and writeable(pg))
         if not retain_graph:
             node._parents = ()
             node._backward = _graph_freed

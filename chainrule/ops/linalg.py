@@ -63,8 +63,8 @@ def _linear_grads(x, w, b, g, needs):
     if needs[0]:
         gx = g @ w
     if needs[1]:
-        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        x2, g2 = (x, g) if x.ndim == 2 else (x.reshape(-1, x.shape[-1]),
+                                             g.reshape(-1, g.shape[-1]))
         # NOTE: the gradient takes the weight's memory order (Linear keeps its weight in
         # Fortran order, so that x @ w.T is a plain GEMM), so the optimizer's update
         # runs over two arrays of the same layout.
@@ -73,7 +73,7 @@ def _linear_grads(x, w, b, g, needs):
         else:
             gw = g2.T @ x2
     if b is not None and needs[2]:
-        gb = g.sum(axis=tuple(range(g.ndim - 1)))
+        gb = g.sum(axis=0) if g.ndim == 2 else g.sum(axis=tuple(range(g.ndim - 1)))
     return gx, gw, gb
 
 

@@ -142,9 +142,10 @@ def _check_class_target(z, t, op):
     if t.shape != (z.shape[0],):
         raise ValueError(f"{op}: input shape {z.shape} needs a target of shape "
                          f"({z.shape[0]},), got {t.shape}")
-    if t.size:
+    c = z.shape[1]
+    # NOTE: seen as unsigned, a negative index is huge: one max checks both bounds.
+    if t.size and int(t.view(f"u{t.dtype.itemsize}").max()) >= c:
         lo, hi = int(t.min()), int(t.max())
-        c = z.shape[1]
         if lo < 0 or hi >= c:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{op}: class index {bad} is out of range for {c} classes "
@@ -217,16 +218,17 @@ def _cross_entropy_indices(z, t, reduction):
     the gradient of -log p_t w.r.t. z is p - onehot(t) with p = e / s.
     """
     xp = array_module(z)
-    rows = xp.arange(z.shape[0])
+    n, c = z.shape
+    flat = xp.arange(0, n * c, c) + t  # position of each target in z.reshape(-1)
     shifted = z - z.max(axis=1, keepdims=True)
     e = xp.exp(shifted)
     s = e.sum(axis=1, keepdims=True)
-    per = xp.log(s).reshape(-1) - shifted[rows, t]
+    per = xp.log(s).reshape(-1) - shifted.reshape(-1).take(flat)
     out, scale = _reduce(per, reduction)
 
     def backward(g, needs):
         p = e / s
-        p[rows, t] -= 1  # p - onehot(t)
+        p.reshape(-1)[flat] -= 1  # p - onehot(t)
         if scale is None:
             p *= g[:, None]
         else:

@@ -24,24 +24,24 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     ndarray or None
         The momentum buffer (None when ``momentum == 0``).
     """
+    g = effective_grad(param, grad, weight_decay, maximize) if weight_decay or maximize \
+        else grad
+    if momentum == 0:  # plain (stochastic) gradient descent: theta <- theta - lr * g
+        param -= g * lr
+        return None
     xp = array_module(param)
-    g = effective_grad(param, grad, weight_decay, maximize)
-    scratch = xp.empty_like(param)
     buf = momentum_buffer
-    if momentum != 0:
-        if buf is None:
-            buf = g.astype(param.dtype, copy=True)  # b_1 = g_1, not (1 - dampening) * g_1
-        else:
-            buf *= momentum
-            buf += g if dampening == 0 else xp.multiply(g, 1 - dampening, out=scratch)
-        if nesterov:
-            direction = xp.multiply(buf, momentum, out=scratch)
-            direction += g
-        else:
-            direction = buf
+    if buf is None:
+        buf = g.astype(param.dtype, copy=True)  # b_1 = g_1, not (1 - dampening) * g_1
     else:
-        direction = g
-    param -= xp.multiply(direction, lr, out=scratch)
+        buf *= momentum
+        buf += g if dampening == 0 else xp.multiply(g, 1 - dampening)
+    if nesterov:
+        direction = xp.multiply(buf, momentum)
+        direction += g
+    else:
+        direction = buf
+    param -= direction * lr
     return buf
 
 
@@ -112,6 +112,9 @@ class SGD(Optimizer):
                     weight_decay=float(group["weight_decay"]), maximize=bool(group["maximize"]))
 
     def _update(self, param, grad, state, hyper):
+        if hyper["momentum"] == 0 and not hyper["weight_decay"] and not hyper["maximize"]:
+            param -= grad * hyper["lr"]  # sgd_update's first branch, without the call
+            return
         buf = sgd_update(param, grad, state.get("momentum_buffer"), **hyper)
         if buf is not None:
             state["momentum_buffer"] = buf
