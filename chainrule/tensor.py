@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import operator
 
 import numpy as np
 
@@ -452,8 +453,7 @@ def _graph_nodes(root):
     return sorted(seen.values(), key=_creation, reverse=True)
 
 
-def _creation(node):
-    return node._seq
+_creation = operator.attrgetter("_seq")
 
 
 def _read_only(g):
@@ -465,13 +465,15 @@ def _read_only(g):
 
 
 def _accumulate_leaf(node, g, owned):
-    if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
-        g, owned = np.asarray(g), True
+    if g.__class__ is not np.ndarray:
+        if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
+            g, owned = np.asarray(g), True
+        owned = owned and writeable(g)
     if g.dtype != node.data.dtype:
         g, owned = g.astype(node.data.dtype), True
     if node.grad is None:
         # NOTE: .grad never aliases another array: a shared gradient is copied.
-        node.grad = g if owned and writeable(g) else g.copy(order="K")
+        node.grad = g if owned and g.flags.writeable else g.copy(order="K")
     else:
         node.grad += g
 

@@ -74,10 +74,14 @@ class Sequential(Module):
         i, n = 0, len(mods)
         while i < n:
             m = mods[i]
-            if type(m) is Linear and i + 1 < n and type(mods[i + 1]) is ReLU:
-                # Linear then ReLU: one fused op whose ReLU overwrites the product in place
-                x = apply(ops.linalg.linear_relu, _input(x), m.weight, m.bias)
-                i += 2
+            if type(m) is Linear:
+                if i + 1 < n and type(mods[i + 1]) is ReLU:
+                    # Linear then ReLU: one fused op whose ReLU overwrites the product in place
+                    x = apply(ops.linalg.linear_relu, _input(x), m.weight, m.bias)
+                    i += 2
+                else:
+                    x = apply(ops.linalg.linear, _input(x), m.weight, m.bias)
+                    i += 1
             else:
                 x = m(x)
                 i += 1

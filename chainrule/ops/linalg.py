@@ -40,17 +40,13 @@ def matmul(a, b):
     return out, backward
 
 
-def _check_linear(x, w, b):
+def _linear_forward(x, w, b):
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{w.shape} (expected input (..., {w.shape[-1]}))")
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
                          f"{w.shape} (expected ({w.shape[0]},))")
-
-
-def _linear_forward(x, w, b):
-    _check_linear(x, w, b)
     out = x @ w.T
     if b is not None:
         out += b

@@ -9,6 +9,8 @@ remark scikit-learn makes above its output deltas.
 
 from __future__ import annotations
 
+import functools
+
 from ..backend import array_module
 from ._util import check_reduction
 from .activation import stable_sigmoid
@@ -211,6 +213,15 @@ def cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
     return out, backward
 
 
+@functools.lru_cache(maxsize=32)
+def _row_starts(xp, n, c):
+    """0, c, 2c, ...: where each row of an (n, c) array starts when flattened.
+
+    Cached, so callers must never write into it.
+    """
+    return xp.arange(0, n * c, c)
+
+
 def _cross_entropy_indices(z, t, reduction):
     """The common case (class indices, no weights): the lecture's derivation, step by step.
 
@@ -219,7 +230,7 @@ def _cross_entropy_indices(z, t, reduction):
     """
     xp = array_module(z)
     n, c = z.shape
-    flat = xp.arange(0, n * c, c) + t  # position of each target in z.reshape(-1)
+    flat = _row_starts(xp, n, c) + t  # position of each target in z.reshape(-1)
     shifted = z - z.max(axis=1, keepdims=True)
     e = xp.exp(shifted)
     s = e.sum(axis=1, keepdims=True)
@@ -229,10 +240,7 @@ def _cross_entropy_indices(z, t, reduction):
     def backward(g, needs):
         p = e / s
         p.reshape(-1)[flat] -= 1  # p - onehot(t)
-        if scale is None:
-            p *= g[:, None]
-        else:
-            p *= (g * scale).astype(p.dtype, copy=False)
+        p *= g[:, None] if scale is None else g * scale
         return p, None
 
     return out, backward

@@ -155,15 +155,20 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        states = self.state
         for group in self.param_groups:
             hyper = self._hyper(group)
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                if p.grad.shape != p.data.shape:
+                if grad.shape != p.data.shape:
                     raise ValueError(f"a parameter of shape {p.data.shape} has a gradient of "
-                                     f"shape {p.grad.shape}")
-                self._update(p.data, p.grad, self.state.setdefault(p, {}), hyper)
+                                     f"shape {grad.shape}")
+                state = states.get(p)
+                if state is None:
+                    state = states[p] = {}
+                self._update(p.data, grad, state, hyper)
         return loss
 
     # ------------------------------------------------------------ saving and restoring
