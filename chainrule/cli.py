@@ -556,6 +556,9 @@ def main(argv=None):
             parser.print_help()
             return 2
         return COMMANDS[a.command](a)
+    except BrokenPipeError:  # the reader went away (e.g. `chainrule datasets | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ChainruleError, ValueError, ImportError, OSError) as e:
         msg = str(e) if not isinstance(e, OSError) or not e.filename else \
             f"{e.filename}: {e.strerror}"
