@@ -90,8 +90,8 @@ def _build_parser():
     src.add_argument("--dataset", metavar="NAME", help="a built-in dataset (chainrule datasets)")
     t.add_argument("--target", metavar="COL", help="the target column of --data")
     t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    t.add_argument("--hidden", type=_hidden, default=(128, 64), metavar="W1,W2,...",
-                   help="hidden layer widths (default 128,64)")
+    t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="W1,W2,...",
+                   help="hidden layer widths (default 256,128)")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     t.add_argument("--head", choices=("softmax", "ovr"), default="softmax",
                    help="multi-class strategy: softmax or one-vs-all sigmoids")
