@@ -10,8 +10,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ..ops.activation import stable_sigmoid
-from ..ops.softmax import log_softmax_array, softmax_array
+from ..ops.softmax import log_softmax_array
 from ..train import make_head
 from ._base import (
     _BaseNeuralNet,
@@ -232,9 +231,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        out = self._outputs(X)
-        idx = (out[:, 0] > 0).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
-        return self.classes_[idx]
+        out = self._outputs(X)  # checks that the estimator is fitted
+        return self.classes_[self._head().predict(out)]
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -249,14 +247,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
             Rows sum to 1; columns follow ``classes_``. With ``multi_class='ovr'``
             the N sigmoid outputs, normalised.
         """
-        out = self._outputs(X).astype(np.float64)
-        if out.shape[1] == 1:
-            p = stable_sigmoid(out[:, 0])
-            return np.stack([1 - p, p], axis=1)
-        if self.multi_class == "softmax":
-            return softmax_array(out, axis=1)
-        p = stable_sigmoid(out)
-        return p / p.sum(axis=1, keepdims=True)
+        out = self._outputs(X).astype(np.float64)  # checks that the estimator is fitted
+        return self._head().proba(out)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably from the logits.
