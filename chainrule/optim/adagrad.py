@@ -66,11 +66,12 @@ class Adagrad(Optimizer):
     _state_keys = frozenset({"step", "sum"})
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, maximize=False):
+                 eps=1e-10, maximize=False, fused=False):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize)
         super().__init__(params, defaults)
+        self.fused = bool(fused)
 
     def _validate(self, group):
         super()._validate(group)

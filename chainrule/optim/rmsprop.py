@@ -84,10 +84,11 @@ class RMSprop(Optimizer):
     _state_keys = frozenset({"step", "square_avg", "grad_avg", "momentum_buffer"})
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, maximize=False):
+                 centered=False, maximize=False, fused=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
         super().__init__(params, defaults)
+        self.fused = bool(fused)
 
     def _validate(self, group):
         super()._validate(group)

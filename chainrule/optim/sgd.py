@@ -92,10 +92,11 @@ class SGD(Optimizer):
     _state_keys = frozenset({"momentum_buffer"})
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, nesterov=False,
-                 weight_decay=0, maximize=False):
+                 weight_decay=0, maximize=False, fused=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
+        self.fused = bool(fused)
 
     def _validate(self, group):
         super()._validate(group)
