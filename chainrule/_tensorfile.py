@@ -102,6 +102,11 @@ def unflatten(tree, arrays, path="<file>", used=None):
     return tree
 
 
+def require_safetensors():
+    """Raise ImportError, saying how to install it, when safetensors is missing."""
+    _safetensors()
+
+
 def _safetensors():
     try:
         import safetensors.numpy as st

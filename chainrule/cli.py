@@ -311,10 +311,12 @@ def _check_resume_args(a):
 
 def cmd_train(a):
     from ._fileio import write_json
+    from ._tensorfile import require_safetensors
     from .io import save
     from .train import TrainingInterrupted
     from .train.checkpoint import latest_checkpoint
 
+    require_safetensors()  # fail before training, not when saving its result
     if a.resume:
         _check_resume_args(a)
         cfg = _read_config(a.resume)

@@ -526,3 +526,16 @@ def test_use_a_run_bad_input(bad_use, case):
     assert not (d / "missing_dir").exists()
     if case == "nan_after_target":  # the message is about the NaN, not the target column
         assert "species" not in line
+
+
+def test_train_without_safetensors_fails_before_writing_anything(tmp_path):
+    code = ("import sys\n"
+            "sys.modules['safetensors'] = sys.modules['safetensors.numpy'] = None\n"
+            "from chainrule.cli import main\n"
+            "sys.exit(main(['train', '--dataset', 'spirals', '--epochs', '1', '--out', 'run']))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    assert "safetensors" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
