@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .backend import get_rng
-from .tensor import Tensor, _as_array, _operand, apply, as_tensor
+from .tensor import Tensor, _as_array, _axis, _operand, apply, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -91,14 +91,17 @@ def sqrt(x):
     return apply(ops.exponential.sqrt, _t(x))
 
 
-def softmax(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) along ``axis``: probabilities that sum to 1."""
-    return apply(ops.softmax.softmax, _t(x), axis=axis)
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x - max) / sum(exp(x - max)) along ``axis``: probabilities that sum to 1.
+
+    ``dim`` is PyTorch's name for ``axis``: ``F.softmax(logits, dim=1)`` works.
+    """
+    return apply(ops.softmax.softmax, _t(x), axis=_axis(axis, dim))
 
 
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) computed as (x - max) - log(sum(exp(x - max)))."""
-    return apply(ops.softmax.log_softmax, _t(x), axis=axis)
+def log_softmax(x, axis=-1, *, dim=None):
+    """log(softmax(x)) computed as (x - max) - log(sum(exp(x - max))); ``dim`` as in softmax."""
+    return apply(ops.softmax.log_softmax, _t(x), axis=_axis(axis, dim))
 
 
 def logsumexp(x, axis=None, keepdims=False):

@@ -322,11 +322,14 @@ class Tensor:
         return self._compare(other, np.not_equal)
 
     # ------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False):
-        return apply(ops.reduction.sum, self, axis=_axis(axis), keepdims=keepdims)
+    # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.reduction.sum, self, axis=_axis(axis, dim),
+                     keepdims=keepdims if keepdim is None else keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        return apply(ops.reduction.mean, self, axis=_axis(axis), keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.reduction.mean, self, axis=_axis(axis, dim),
+                     keepdims=keepdims if keepdim is None else keepdim)
 
     def max(self, axis=None, keepdims=False):
         return apply(ops.reduction.max, self, axis=_axis(axis), keepdims=keepdims)
@@ -373,11 +376,11 @@ class Tensor:
 
     clamp = clip
 
-    def softmax(self, axis=-1):
-        return apply(ops.softmax.softmax, self, axis=axis)
+    def softmax(self, axis=-1, *, dim=None):
+        return apply(ops.softmax.softmax, self, axis=_axis(axis, dim))
 
-    def log_softmax(self, axis=-1):
-        return apply(ops.softmax.log_softmax, self, axis=axis)
+    def log_softmax(self, axis=-1, *, dim=None):
+        return apply(ops.softmax.log_softmax, self, axis=_axis(axis, dim))
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -535,7 +538,10 @@ def _run_backward(root, seed, retain_graph):
 
 
 # ------------------------------------------------------------------ creation
-def _axis(axis):
+def _axis(axis, dim=None):
+    """The axis argument (a list becomes a tuple); PyTorch's name ``dim`` overrides it."""
+    if dim is not None:
+        axis = dim
     return tuple(axis) if isinstance(axis, list) else axis
 
 
