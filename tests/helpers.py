@@ -116,3 +116,16 @@ def broadcast_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4):
 
     return mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=min_dims,
                                          max_dims=max_dims, max_side=max_side)
+
+
+def optimizer_trajectory(cls, kwargs, grads, theta0):
+    """Run ``cls([p], **kwargs)`` on a parameter starting at ``theta0``, one step per
+    gradient in ``grads``; returns (parameter after each step, optimizer, parameter)."""
+    p = cr.tensor(theta0.copy(), requires_grad=True)
+    opt = cls([p], **kwargs)
+    out = []
+    for g in grads:
+        p.grad = g.copy()
+        opt.step()
+        out.append(p.data.copy())
+    return out, opt, p

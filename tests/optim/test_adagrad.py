@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import optimizer_trajectory
 
 import chainrule as cr
 from chainrule.optim import Adagrad, adagrad_update
@@ -25,14 +26,7 @@ def reference_adagrad(theta, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
 
 
 def run(kwargs, grads=GRADS):
-    p = cr.tensor(THETA0.copy(), requires_grad=True)
-    opt = Adagrad([p], **kwargs)
-    out = []
-    for g in grads:
-        p.grad = g.copy()
-        opt.step()
-        out.append(p.data.copy())
-    return out, opt, p
+    return optimizer_trajectory(Adagrad, kwargs, grads, THETA0)
 
 
 CONFIGS = [

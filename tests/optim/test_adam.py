@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import optimizer_trajectory
 
 import chainrule as cr
 from chainrule.optim import Adam, AdamW, adam_update
@@ -37,14 +38,7 @@ def reference_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_d
 
 
 def run(cls, kwargs, grads=GRADS):
-    p = cr.tensor(THETA0.copy(), requires_grad=True)
-    opt = cls([p], **kwargs)
-    out = []
-    for g in grads:
-        p.grad = g.copy()
-        opt.step()
-        out.append(p.data.copy())
-    return out, opt, p
+    return optimizer_trajectory(cls, kwargs, grads, THETA0)
 
 
 CONFIGS = [

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import optimizer_trajectory
 
 import chainrule as cr
 from chainrule.optim import RMSprop, rmsprop_update
@@ -33,14 +34,7 @@ def reference_rmsprop(theta, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=
 
 
 def run(kwargs, grads=GRADS):
-    p = cr.tensor(THETA0.copy(), requires_grad=True)
-    opt = RMSprop([p], **kwargs)
-    out = []
-    for g in grads:
-        p.grad = g.copy()
-        opt.step()
-        out.append(p.data.copy())
-    return out, opt, p
+    return optimizer_trajectory(RMSprop, kwargs, grads, THETA0)
 
 
 CONFIGS = [

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import optimizer_trajectory
 
 import chainrule as cr
 from chainrule.optim import SGD, sgd_update
@@ -26,14 +27,7 @@ def reference_sgd(theta, grads, lr, momentum=0.0, dampening=0.0, nesterov=False,
 
 
 def run(opt_kwargs, grads=GRADS, theta0=THETA0):
-    p = cr.tensor(theta0.copy(), requires_grad=True)
-    opt = SGD([p], **opt_kwargs)
-    out = []
-    for g in grads:
-        p.grad = g.copy()
-        opt.step()
-        out.append(p.data.copy())
-    return out, opt, p
+    return optimizer_trajectory(SGD, opt_kwargs, grads, theta0)
 
 
 CONFIGS = [
