@@ -7,7 +7,9 @@
 array([2., 4., 6.], dtype=float32)
 """
 
-from . import data, functional, io, nn, optim, train
+# autograd is imported first: it binds tensor.Tensor at its end (see autograd.py)
+from . import autograd, data, functional, io, nn, optim, train  # noqa: F401
+from ._version import __version__
 from .backend import get_rng, manual_seed
 from .errors import ChainruleError, DataError, ModelFileError
 from .gradcheck import gradcheck
@@ -28,8 +30,6 @@ from .tensor import (
     zeros,
     zeros_like,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",

@@ -221,8 +221,9 @@ def _setup(cfg):
 
     from . import optim
     from .data import StandardScaler
+    from .nn import MLP
     from .train import CheckpointManager, EarlyStopping, MetricLogger, Trainer
-    from .train.heads import build_mlp, make_head
+    from .train.heads import make_head
 
     table = _load_source(cfg)
     train, val, test = _split(table, cfg)
@@ -237,8 +238,8 @@ def _setup(cfg):
     head = make_head(table.task, n_classes=n_classes, head=cfg["head"],
                      n_outputs=n_out or 1, loss=cfg["loss"])
     cr.manual_seed(cfg["seed"])
-    model = build_mlp(Xs.shape[1], cfg["hidden"], head.n_outputs, cfg["activation"],
-                      cfg["dropout"], cfg["batch_norm"])
+    model = MLP(Xs.shape[1], cfg["hidden"], head.n_outputs, cfg["activation"],
+                cfg["dropout"], cfg["batch_norm"])
     optimizer = optim.get_optimizer(cfg["optimizer"], model.parameters(), lr=cfg["lr"],
                                     weight_decay=cfg["weight_decay"])
     scheduler = None
@@ -310,9 +311,9 @@ def _check_resume_args(a):
 
 
 def cmd_train(a):
-    from ._fileio import write_json
-    from ._tensorfile import require_safetensors
     from .io import save
+    from .io.atomic import write_json
+    from .io.tensorfile import require_safetensors
     from .train import TrainingInterrupted
     from .train.checkpoint import latest_checkpoint
 
@@ -487,7 +488,7 @@ def cmd_evaluate(a):
 
 
 def cmd_predict(a):
-    from ._fileio import write_csv
+    from .io.atomic import write_csv
 
     model, meta = _load_run(a.run_dir)
     table, X = _features(a.data, meta, need_target=False)

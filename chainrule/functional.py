@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from .autograd import apply
 from .backend import get_rng
-from .tensor import Tensor, _as_array, _axis, _operand, apply, as_tensor
+from .tensor import Tensor, as_array, as_tensor, axis_arg, operand
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -28,7 +29,7 @@ def _t(x):
 
 def _target(t, like):
     """A target as a plain array; float targets take the input's dtype."""
-    arr = t.data if isinstance(t, Tensor) else _as_array(t, None)
+    arr = t.data if isinstance(t, Tensor) else as_array(t, None)
     if arr.dtype.kind in "fb" and like.dtype.kind == "f" and arr.dtype != like.dtype:
         arr = arr.astype(like.dtype)
     return arr
@@ -37,9 +38,9 @@ def _target(t, like):
 def _pair(a, b):
     """Two operands as tensors; a Python number takes the other's float dtype, as in x * 2."""
     if isinstance(b, Tensor) and not isinstance(a, Tensor):
-        return _operand(a, b), b
+        return operand(a, b), b
     a = _t(a)
-    return a, _operand(b, a)
+    return a, operand(b, a)
 
 
 def _array(x, like):
@@ -96,12 +97,12 @@ def softmax(x, axis=-1, *, dim=None):
 
     ``dim`` is PyTorch's name for ``axis``: ``F.softmax(logits, dim=1)`` works.
     """
-    return apply(ops.softmax.softmax, _t(x), axis=_axis(axis, dim))
+    return apply(ops.softmax.softmax, _t(x), axis=axis_arg(axis, dim))
 
 
 def log_softmax(x, axis=-1, *, dim=None):
     """log(softmax(x)) computed as (x - max) - log(sum(exp(x - max))); ``dim`` as in softmax."""
-    return apply(ops.softmax.log_softmax, _t(x), axis=_axis(axis, dim))
+    return apply(ops.softmax.log_softmax, _t(x), axis=axis_arg(axis, dim))
 
 
 def logsumexp(x, axis=None, keepdims=False):

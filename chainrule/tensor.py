@@ -1,80 +1,26 @@
-"""Tensor, creation helpers, grad mode and backpropagation (the graph walk).
+"""Tensor, its operators and the creation helpers (``tensor``, ``zeros``, ...).
 
 A Tensor wraps an ndarray. When an op runs on tensors of which one requires a
 gradient (and grad mode is on), the result remembers its inputs and the op's
 backward closure. ``backward()`` then applies the chain rule from the output
 back to the leaves, in reverse topological order, summing the contributions
-of every path through which a tensor was used.
+of every path through which a tensor was used; the graph walk, ``apply`` and
+the grad mode live in :mod:`chainrule.autograd`.
 """
 
 from __future__ import annotations
 
-import itertools
 import numbers
-import operator
 
 import numpy as np
 
-from . import ops
+from . import autograd, ops
+from .autograd import apply, enable_grad, is_grad_enabled, no_grad, run_backward
 from .backend import DEFAULT_FLOAT, array_module, get_rng, is_float
-from .ops._util import writeable
 
-_grad_enabled = True
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad`."""
-    return _grad_enabled
-
-
-class _GradMode:
-    mode = True
-
-    def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self.mode
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
-        return False
-
-    def __call__(self, fn):
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Context manager (and decorator) that records no graph: for inference and updates.
-
-    Examples
-    --------
-    >>> with cr.no_grad():
-    ...     y = model(x)
-    """
-
-    mode = False
-
-
-class enable_grad(_GradMode):
-    """Context manager that turns graph recording back on inside :class:`no_grad`."""
-
-    mode = True
-
-
-def _graph_freed(g, needs):
-    raise RuntimeError(
-        "backward: trying to backward through the graph a second time; its intermediate "
-        "results were freed by the first backward(). Pass retain_graph=True to the first "
-        "call if you need to call backward twice."
-    )
+__all__ = ["Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+           "randn", "rand", "arange", "apply", "no_grad", "enable_grad", "is_grad_enabled",
+           "as_array", "axis_arg", "operand"]
 
 
 class Tensor:
@@ -244,44 +190,44 @@ class Tensor:
             if seed.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {seed.shape} but the tensor has "
                                  f"shape {self.shape}")
-        _run_backward(self, seed, retain_graph)
+        run_backward(self, seed, retain_graph)
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
-        return apply(ops.arithmetic.add, self, _operand(other, self))
+        return apply(ops.arithmetic.add, self, operand(other, self))
 
     def __radd__(self, other):
-        return apply(ops.arithmetic.add, _operand(other, self), self)
+        return apply(ops.arithmetic.add, operand(other, self), self)
 
     def __sub__(self, other):
-        return apply(ops.arithmetic.sub, self, _operand(other, self))
+        return apply(ops.arithmetic.sub, self, operand(other, self))
 
     def __rsub__(self, other):
-        return apply(ops.arithmetic.sub, _operand(other, self), self)
+        return apply(ops.arithmetic.sub, operand(other, self), self)
 
     def __mul__(self, other):
-        return apply(ops.arithmetic.mul, self, _operand(other, self))
+        return apply(ops.arithmetic.mul, self, operand(other, self))
 
     def __rmul__(self, other):
-        return apply(ops.arithmetic.mul, _operand(other, self), self)
+        return apply(ops.arithmetic.mul, operand(other, self), self)
 
     def __truediv__(self, other):
-        return apply(ops.arithmetic.div, self, _operand(other, self))
+        return apply(ops.arithmetic.div, self, operand(other, self))
 
     def __rtruediv__(self, other):
-        return apply(ops.arithmetic.div, _operand(other, self), self)
+        return apply(ops.arithmetic.div, operand(other, self), self)
 
     def __pow__(self, other):
-        return apply(ops.arithmetic.pow, self, _operand(other, self))
+        return apply(ops.arithmetic.pow, self, operand(other, self))
 
     def __rpow__(self, other):
-        return apply(ops.arithmetic.pow, _operand(other, self), self)
+        return apply(ops.arithmetic.pow, operand(other, self), self)
 
     def __matmul__(self, other):
-        return apply(ops.linalg.matmul, self, _operand(other, self))
+        return apply(ops.linalg.matmul, self, operand(other, self))
 
     def __rmatmul__(self, other):
-        return apply(ops.linalg.matmul, _operand(other, self), self)
+        return apply(ops.linalg.matmul, operand(other, self), self)
 
     def __neg__(self):
         return apply(ops.arithmetic.neg, self)
@@ -293,7 +239,7 @@ class Tensor:
         return self.abs()
 
     def __getitem__(self, index):
-        if not (self.requires_grad and _grad_enabled):  # no graph: plain indexing
+        if not (self.requires_grad and autograd._grad_enabled):  # no graph: plain indexing
             out = self.data[_index(index)]
             return Tensor(np.asarray(out) if isinstance(out, np.generic) else out)
         return apply(ops.shape.getitem, self, index=_index(index))
@@ -324,25 +270,25 @@ class Tensor:
     # ------------------------------------------------------------- methods
     # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
     def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return apply(ops.reduction.sum, self, axis=_axis(axis, dim),
+        return apply(ops.reduction.sum, self, axis=axis_arg(axis, dim),
                      keepdims=keepdims if keepdim is None else keepdim)
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return apply(ops.reduction.mean, self, axis=_axis(axis, dim),
+        return apply(ops.reduction.mean, self, axis=axis_arg(axis, dim),
                      keepdims=keepdims if keepdim is None else keepdim)
 
     def max(self, axis=None, keepdims=False):
-        return apply(ops.reduction.max, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.reduction.max, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return apply(ops.reduction.min, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.reduction.min, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def var(self, axis=None, keepdims=False, correction=1):
-        return apply(ops.reduction.var, self, axis=_axis(axis), keepdims=keepdims,
+        return apply(ops.reduction.var, self, axis=axis_arg(axis), keepdims=keepdims,
                      correction=correction)
 
     def logsumexp(self, axis=None, keepdims=False):
-        return apply(ops.reduction.logsumexp, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.reduction.logsumexp, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims=False):
         return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
@@ -377,10 +323,10 @@ class Tensor:
     clamp = clip
 
     def softmax(self, axis=-1, *, dim=None):
-        return apply(ops.softmax.softmax, self, axis=_axis(axis, dim))
+        return apply(ops.softmax.softmax, self, axis=axis_arg(axis, dim))
 
     def log_softmax(self, axis=-1, *, dim=None):
-        return apply(ops.softmax.log_softmax, self, axis=_axis(axis, dim))
+        return apply(ops.softmax.log_softmax, self, axis=axis_arg(axis, dim))
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -409,136 +355,8 @@ class Tensor:
         return apply(ops.shape.broadcast_to, self, shape=shape)
 
 
-# --------------------------------------------------------------------- graph
-_sequence = itertools.count(1)  # creation order of graph nodes: a topological order
-
-
-def apply(op, *inputs, **options):
-    """Run ``op`` on the inputs' arrays and record it in the graph when a gradient is needed.
-
-    ``inputs`` are Tensors (or ``None`` for an absent optional input, such as a
-    bias); ``options`` are passed to the op unchanged.
-    """
-    try:
-        out, backward = op(*[None if t is None else t.data for t in inputs], **options)
-    except ValueError as e:
-        msg = str(e)
-        name = op.__name__
-        raise ValueError(msg if msg.startswith(name) else f"{name}: {msg}") from None
-    if isinstance(out, np.generic):  # NumPy reduces to a scalar; a Tensor holds an array
-        out = np.asarray(out)
-    result = Tensor(out)
-    if _grad_enabled:
-        needs = tuple([t is not None and t.requires_grad for t in inputs])
-        if True in needs:
-            result.requires_grad = True
-            result._parents = inputs
-            result._backward = backward
-            result._needs = needs
-            result._seq = next(_sequence)
-    return result
-
-
-def _graph_nodes(root):
-    """The non-leaf nodes that ``root`` depends on, latest first.
-
-    A node is always created after its inputs, so decreasing creation order is a
-    reverse topological order. The search is iterative: a chain of any length
-    needs no recursion.
-    """
-    seen = {id(root): root}
-    stack = [root]
-    while stack:
-        for p in stack.pop()._parents:
-            if p is not None and p._backward is not None and id(p) not in seen:
-                seen[id(p)] = p
-                stack.append(p)
-    return sorted(seen.values(), key=_creation, reverse=True)
-
-
-_creation = operator.attrgetter("_seq")
-
-
-def _read_only(g):
-    """A read-only view of a gradient that other consumers share."""
-    if isinstance(g, np.ndarray) and g.flags.writeable:
-        g = g.view()
-        g.flags.writeable = False
-    return g
-
-
-def _accumulate_leaf(node, g, owned):
-    if g.__class__ is not np.ndarray:
-        if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
-            g, owned = np.asarray(g), True
-        owned = owned and writeable(g)
-    if g.dtype != node.data.dtype:
-        g, owned = g.astype(node.data.dtype), True
-    if node.grad is None:
-        # NOTE: .grad never aliases another array: a shared gradient is copied.
-        node.grad = g if owned and g.flags.writeable else g.copy(order="K")
-    else:
-        node.grad += g
-
-
-def _push(pending, p, pg, owned):
-    if p._backward is None:  # a leaf: accumulate into .grad at once
-        _accumulate_leaf(p, pg, owned)
-        return
-    k = id(p)
-    prev = pending.get(k)
-    if prev is None:
-        pending[k] = (pg, owned)
-    elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
-        prev[0].__iadd__(pg)
-    else:
-        pending[k] = (prev[0] + pg, True)
-
-
-def _run_backward(root, seed, retain_graph):
-    """Apply the chain rule from ``root`` back to the leaves.
-
-    Every pending gradient carries an *owned* flag: it is owned when no other
-    consumer can see its memory (a new array, or a view of an owned gradient
-    handed to one input only). A backward receives a shared gradient as a
-    read-only view, so ops may update an owned one in place (``writeable(g)``)
-    and leaves may keep it as ``.grad`` without a copy.
-    """
-    if root._backward is None:  # backward() on a leaf itself
-        _accumulate_leaf(root, seed, True)
-        return
-    pending = {id(root): (seed, True)}
-    for node in _graph_nodes(root):
-        entry = pending.pop(id(node), None)
-        if entry is None:
-            continue
-        g, owned = entry
-        needs = node._needs
-        grads = node._backward(g if owned else _read_only(g), needs)
-        base = g.base
-        source = g if base is None else base
-        live = [(p, pg) for p, pg, need in zip(node._parents, grads, needs)
-                if need and pg is not None]
-        if len(live) == 1:
-            p, pg = live[0]
-            base = pg.base
-            _push(pending, p, pg, (owned or (pg if base is None else base) is not source)
-                  and writeable(pg))
-        else:
-            owners = [id(pg if pg.base is None else pg.base) for _, pg in live]
-            distinct = len(set(owners)) == len(owners)
-            for (p, pg), o in zip(live, owners):
-                # one array handed to several inputs is owned by none of them
-                _push(pending, p, pg, (owned or o != id(source))
-                      and (distinct or owners.count(o) == 1) and writeable(pg))
-        if not retain_graph:
-            node._parents = ()
-            node._backward = _graph_freed
-            node._needs = ()
-
-
 # ------------------------------------------------------------------ creation
-def _axis(axis, dim=None):
+def axis_arg(axis, dim=None):
     """The axis argument (a list becomes a tuple); PyTorch's name ``dim`` overrides it."""
     if dim is not None:
         axis = dim
@@ -556,7 +374,7 @@ def _index(index):
     return index
 
 
-def _operand(x, like):
+def operand(x, like):
     """Wrap a non-Tensor operand as a constant; Python scalars take ``like``'s float dtype."""
     if isinstance(x, Tensor):
         return x
@@ -567,10 +385,11 @@ def _operand(x, like):
         if isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral):
             return Tensor(xp.asarray(x, dtype=DEFAULT_FLOAT))
         return Tensor(xp.asarray(x))
-    return Tensor(_as_array(x, None, xp))
+    return Tensor(as_array(x, None, xp))
 
 
-def _as_array(data, dtype, xp=np):
+def as_array(data, dtype, xp=np):
+    """``data`` as a numeric array (Python floats become float32, see :func:`tensor`)."""
     if isinstance(data, Tensor):
         data = data.data
     keep_float64 = isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
@@ -617,7 +436,7 @@ def tensor(data, dtype=None, requires_grad=False):
     >>> x.grad
     array([[2., 4.]], dtype=float32)
     """
-    arr = _as_array(data, dtype, array_module(getattr(data, "data", data)))
+    arr = as_array(data, dtype, array_module(getattr(data, "data", data)))
     arr = arr.copy()
     if requires_grad and not is_float(arr.dtype):
         raise ValueError(f"tensor(): only floating-point tensors can require gradients, "
@@ -629,7 +448,7 @@ def as_tensor(data, dtype=None):
     """Wrap array-like data as a tensor without copying when it already is an array."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
         return data
-    return Tensor(_as_array(data, dtype, array_module(getattr(data, "data", data))))
+    return Tensor(as_array(data, dtype, array_module(getattr(data, "data", data))))
 
 
 def _shape(shape):

@@ -17,10 +17,11 @@ import os
 
 import numpy as np
 
-from .. import _tensorfile
+from .._version import __version__
 from ..backend import get_rng_state, set_rng_state
 from ..errors import ModelFileError
 from ..nn.module import LAYER_REGISTRY, Module
+from . import tensorfile
 
 FORMAT = "chainrule-model"
 FORMAT_VERSION = 1
@@ -31,12 +32,6 @@ _MAX_LAYERS = 100_000
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 # Weights a description may allocate beyond those stored (layers without stored weights).
 _FREE_ELEMENTS = 1 << 20
-
-
-def _version():
-    from .. import __version__
-
-    return __version__
 
 
 # ------------------------------------------------------------------ architecture
@@ -239,12 +234,12 @@ def save(model, path, metadata=None):
     _check_describable(model, spec, state)
     arrays = {"model." + name: value for name, value in state.items()}
     try:
-        extra = _tensorfile.flatten(metadata or {}, "extra", arrays)
+        extra = tensorfile.flatten(metadata or {}, "extra", arrays)
     except TypeError as e:
         raise ValueError(f"save: metadata: {e} (use JSON values and ndarrays)") from None
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "chainrule_version": _version(),
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "chainrule_version": __version__,
             "architecture": spec, "dtype": _dtype_of(model), "metadata": extra}
-    _tensorfile.write(path, arrays, meta)
+    tensorfile.write(path, arrays, meta)
 
 
 def _resolve(path):
@@ -266,7 +261,7 @@ def load_with_metadata(path):
     problem raises :class:`chainrule.errors.ModelFileError`.
     """
     path = _resolve(path)
-    arrays, meta = _tensorfile.read(path, expect_format=FORMAT)
+    arrays, meta = tensorfile.read(path, expect_format=FORMAT)
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: unknown model format version {str(version)[:20]} (this "
@@ -291,7 +286,7 @@ def load_with_metadata(path):
             raise ModelFileError(f"{path}: tensor {k!r} has shape {got.shape} and dtype "
                                  f"{got.dtype}; the architecture needs {v.shape} {v.dtype}")
     used = {"model." + k for k in stored}
-    extra_meta = _tensorfile.unflatten(meta.get("metadata") or {}, arrays, path, used)
+    extra_meta = tensorfile.unflatten(meta.get("metadata") or {}, arrays, path, used)
     if not isinstance(extra_meta, dict):
         raise ModelFileError(f"{path}: corrupted metadata: not a mapping")
     stray = sorted(set(arrays) - used)
@@ -340,12 +335,12 @@ def save_state_dict(state, path):
         if a.dtype == object:
             raise ValueError(f"save_state_dict: {k!r} is not a numeric array")
         arrays[str(k)] = a
-    _tensorfile.write(path, arrays, {"format": STATE_DICT_FORMAT, "format_version": 1})
+    tensorfile.write(path, arrays, {"format": STATE_DICT_FORMAT, "format_version": 1})
 
 
 def load_state_dict(path):
     """Load a file written by :func:`save_state_dict`; returns name -> array."""
-    arrays, meta = _tensorfile.read(path, expect_format=STATE_DICT_FORMAT)
+    arrays, meta = tensorfile.read(path, expect_format=STATE_DICT_FORMAT)
     if meta.get("format_version") != 1:
         raise ModelFileError(f"{path}: unknown state-dict format version "
                              f"{str(meta.get('format_version'))[:20]}")

@@ -21,12 +21,13 @@ from .loss import (
     MSELoss,
     NLLLoss,
 )
+from .mlp import MLP
 from .module import LAYER_REGISTRY, Module, Parameter
 
 __all__ = [
     "Module", "Parameter", "LAYER_REGISTRY", "init",
     "Linear", "Sequential", "Residual", "Identity", "Flatten", "Dropout", "BatchNorm1d",
-    "LayerNorm",
+    "LayerNorm", "MLP",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",

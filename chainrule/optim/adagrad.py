@@ -70,8 +70,7 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize)
-        super().__init__(params, defaults)
-        self.fused = bool(fused)
+        super().__init__(params, defaults, fused=fused)
 
     def _validate(self, group):
         super()._validate(group)

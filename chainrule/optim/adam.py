@@ -83,8 +83,7 @@ class Adam(Optimizer):
                  amsgrad=False, maximize=False, fused=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize)
-        super().__init__(params, defaults)
-        self.fused = bool(fused)
+        super().__init__(params, defaults, fused=fused)
 
     def _validate(self, group):
         super()._validate(group)

@@ -55,6 +55,8 @@ class Optimizer:
         and any hyper-parameters that override ``defaults`` for that group.
     defaults : dict
         The optimizer's hyper-parameters (``lr`` ...), used where a group sets none.
+    fused : bool, default False
+        Update each parameter group with one call on flat buffers (see ``_fused_step``).
 
     Attributes
     ----------
@@ -66,7 +68,8 @@ class Optimizer:
 
     _state_keys: frozenset = frozenset()  # the keys a subclass may keep in a state dict
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults, fused=False):
+        self.fused = bool(fused)
         self.defaults = dict(defaults)
         self._validate(self.defaults)
         self.state = {}
@@ -127,8 +130,6 @@ class Optimizer:
         self.param_groups.append(group)
 
     # ------------------------------------------------------------ fused (flat) updates
-    fused = False  # set by a subclass's ``fused=`` argument
-
     def _fused_step(self, index, group, hyper):
         """Update every parameter of ``group`` with one call of ``_update`` on flat arrays.
 

@@ -87,8 +87,7 @@ class RMSprop(Optimizer):
                  centered=False, maximize=False, fused=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
-        super().__init__(params, defaults)
-        self.fused = bool(fused)
+        super().__init__(params, defaults, fused=fused)
 
     def _validate(self, group):
         super()._validate(group)

@@ -95,8 +95,7 @@ class SGD(Optimizer):
                  weight_decay=0, maximize=False, fused=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                         weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
-        self.fused = bool(fused)
+        super().__init__(params, defaults, fused=fused)
 
     def _validate(self, group):
         super()._validate(group)

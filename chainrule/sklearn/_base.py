@@ -22,10 +22,10 @@ from .. import nn
 from ..backend import get_rng_state, manual_seed, set_rng_state
 from ..errors import ModelFileError
 from ..io import load_with_metadata, save
+from ..nn import MLP
 from ..optim import get_optimizer
 from ..optim.lr_scheduler import ReduceLROnPlateau, get_scheduler
 from ..tensor import Tensor, no_grad
-from ..train import build_mlp
 from ._params import (
     _ACTIVATIONS,
     _COMMON_CONSTRAINTS,
@@ -218,8 +218,7 @@ class _BaseNeuralNet(BaseEstimator):
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         activation = _ACTIVATIONS[self.activation]
-        model = build_mlp(n_features, hidden, n_outputs, activation, self.dropout,
-                          self.batch_norm)
+        model = MLP(n_features, hidden, n_outputs, activation, self.dropout, self.batch_norm)
         _glorot_init(model, activation)
         self.model_ = model.to(dtype)
         self.n_layers_ = len(hidden) + 2

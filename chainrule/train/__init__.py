@@ -7,7 +7,6 @@ from .heads import (
     OneVsAllHead,
     RegressionHead,
     SoftmaxHead,
-    build_mlp,
     head_from_config,
     make_head,
 )
@@ -17,7 +16,7 @@ from .metrics import compute_metrics
 
 __all__ = [
     "fit", "Trainer", "History", "Callback", "EarlyStopping", "MetricLogger", "LambdaCallback",
-    "SchedulerCallback", "TrainingDiverged", "TrainingInterrupted", "compute_metrics", "build_mlp",
+    "SchedulerCallback", "TrainingDiverged", "TrainingInterrupted", "compute_metrics",
     "make_head", "head_from_config", "SoftmaxHead", "OneVsAllHead", "BinaryHead",
     "RegressionHead", "CheckpointManager", "latest_checkpoint", "load_checkpoint",
     "save_checkpoint",

@@ -146,7 +146,7 @@ class MetricLogger(Callback):
             raise ValueError(f"MetricLogger: path must end in .csv or .jsonl, got {self.path!r}")
 
     def on_epoch_end(self, trainer, epoch, logs):
-        from .._fileio import atomic_write
+        from ..io.atomic import atomic_write
 
         if self.path.endswith(".csv"):
             trainer.history.to_csv(self.path)

@@ -20,8 +20,8 @@ import os
 import re
 import sys
 
-from .. import _tensorfile
 from ..errors import ModelFileError
+from ..io import tensorfile
 
 FORMAT = "chainrule-checkpoint"
 FORMAT_VERSION = 1
@@ -33,8 +33,8 @@ _REQUIRED = {"model", "optimizer", "rng", "loader", "epoch", "step", "acc", "his
 def save_checkpoint(path, state):
     """Write a trainer state (``Trainer.state_dict()``) to ``path`` atomically."""
     arrays = {}
-    tree = _tensorfile.flatten(state, "state", arrays)
-    _tensorfile.write(path, arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
+    tree = tensorfile.flatten(state, "state", arrays)
+    tensorfile.write(path, arrays, {"format": FORMAT, "format_version": FORMAT_VERSION,
                                      "state": tree})
 
 
@@ -45,12 +45,12 @@ def load_checkpoint(path):
     complete, intact chainrule checkpoint (truncated, corrupted, another format).
     """
     path = os.fspath(path)
-    arrays, meta = _tensorfile.read(path, expect_format=FORMAT)
+    arrays, meta = tensorfile.read(path, expect_format=FORMAT)
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: unknown checkpoint format version "
                              f"{str(meta.get('format_version'))[:20]}")
     used = set()
-    state = _tensorfile.unflatten(meta.get("state"), arrays, path, used)
+    state = tensorfile.unflatten(meta.get("state"), arrays, path, used)
     if not isinstance(state, dict) or not _REQUIRED <= set(state):
         raise ModelFileError(f"{path}: not a complete training checkpoint")
     if set(arrays) - used:

@@ -15,52 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
+from ..nn.mlp import ACTIVATIONS  # noqa: F401  (the CLI lists them)
 from ..ops.activation import stable_sigmoid
 from ..ops.softmax import softmax_array
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-               "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "identity": nn.Identity}
 HEADS = ("softmax", "ovr")
 REGRESSION_LOSSES = {"squared_error": nn.MSELoss, "absolute_error": nn.L1Loss,
                      "huber": nn.HuberLoss}
-
-
-def build_mlp(n_inputs, hidden, n_outputs, activation="relu", dropout=0.0, batch_norm=False,
-              residual=False):
-    """A multi-layer perceptron ``Linear -> [BatchNorm] -> act -> [Dropout]`` per hidden layer.
-
-    Parameters
-    ----------
-    n_inputs, n_outputs : int
-    hidden : sequence of int
-        Widths of the hidden layers (may be empty: a linear model).
-    activation : str
-        One of ``ACTIVATIONS``.
-    dropout : float
-        Drop probability after each hidden activation.
-    batch_norm : bool
-        Batch normalisation before each hidden activation.
-    residual : bool
-        Wrap each hidden layer whose input and output widths agree in ``Residual``.
-    """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    layers = []
-    width = n_inputs
-    for h in hidden:
-        block = [nn.Linear(width, h)]
-        if batch_norm:
-            block.append(nn.BatchNorm1d(h))
-        block.append(ACTIVATIONS[activation]())
-        if dropout:
-            block.append(nn.Dropout(dropout))
-        if residual and width == h:
-            layers.append(nn.Residual(nn.Sequential(*block)))
-        else:
-            layers.extend(block)
-        width = h
-    layers.append(nn.Linear(width, n_outputs))
-    return nn.Sequential(*layers)
 
 
 class Head:

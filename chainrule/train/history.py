@@ -40,7 +40,7 @@ class History:
 
     def to_csv(self, path):
         """Write one row per epoch, atomically."""
-        from .._fileio import write_csv
+        from ..io.atomic import write_csv
 
         h = self.history
         keys = list(h)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .._fileio import atomic_write
+from ..io.atomic import atomic_write
 
 __all__ = ["plot_history", "plot_confusion_matrix"]
 

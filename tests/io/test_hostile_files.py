@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule import _tensorfile, nn
+from chainrule import nn
 from chainrule.cli import main as cli_main
 from chainrule.errors import ModelFileError
 from chainrule.io import MODEL_FILENAME
+from chainrule.io import tensorfile as _tensorfile
 
 
 def _model():

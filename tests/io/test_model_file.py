@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 import chainrule as cr
 from chainrule import nn
@@ -30,6 +31,8 @@ def _every_layer():
         ("layernorm-2d", lambda: nn.LayerNorm((2, 3)), (7, 2, 3)),
         ("linear-dtype-arg", lambda: nn.Linear(5, 3, dtype=np.float64), (7, 5)),
         ("residual", lambda: nn.Residual(nn.Sequential(nn.Linear(5, 5), nn.Tanh())), (7, 5)),
+        ("mlp", lambda: nn.MLP(5, [6, 6], 3, activation="tanh", dropout=0.1, batch_norm=True,
+                               residual=True), (7, 5)),
         ("everything", lambda: nn.Sequential(
             nn.Flatten(), nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2),
             nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU())),
@@ -52,6 +55,25 @@ def test_every_registered_layer_is_covered():
     layers = {name for name in nn.LAYER_REGISTRY
               if not name.startswith("_") and not name.endswith("Loss")}
     assert layers <= covered, sorted(layers - covered)
+
+
+def test_mlp_file_records_its_arguments_and_old_sequential_weights_fit(tmp_path):
+    """An MLP file names the MLP and its arguments; a file saved from the equivalent
+    Sequential (what older versions wrote) holds weights under the same names."""
+    cr.manual_seed(0)
+    mlp = nn.MLP(4, [8], 2, activation="tanh")
+    cr.save(mlp, tmp_path / "mlp.safetensors")
+    spec = cr.io.describe(mlp)
+    assert spec == {"type": "MLP", "args": [4, [8], 2], "kwargs": {"activation": "tanh"}}
+    again = cr.load(tmp_path / "mlp.safetensors")
+    assert type(again) is nn.MLP
+    old = nn.Sequential(*mlp)  # the layout build_mlp produced
+    cr.save(old, tmp_path / "old.safetensors")
+    loaded = cr.load(tmp_path / "old.safetensors")
+    fresh = nn.MLP(4, [8], 2, activation="tanh")
+    fresh.load_state_dict(loaded.state_dict())
+    x = cr.randn(3, 4)
+    assert_array_equal(fresh(x).numpy(), mlp(x).numpy())
 
 
 def _trained(factory, shape, dtype):
@@ -126,7 +148,7 @@ def test_metadata_round_trips(tmp_path):
 
 
 def test_file_records_versions_dtype_and_architecture(tmp_path):
-    from chainrule import _tensorfile
+    from chainrule.io import tensorfile as _tensorfile
 
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).double()
     cr.save(model, tmp_path / "m.safetensors")

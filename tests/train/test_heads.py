@@ -1,4 +1,4 @@
-"""Output heads and build_mlp: structure, target encodings, probabilities, losses, validation."""
+"""Output heads and nn.MLP: structure, target encodings, probabilities, losses, validation."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,6 @@ from chainrule.train import (
     OneVsAllHead,
     RegressionHead,
     SoftmaxHead,
-    build_mlp,
     head_from_config,
     make_head,
 )
@@ -36,9 +35,9 @@ def _linears(model):
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-# ------------------------------------------------------------------ build_mlp
-def test_build_mlp_layers_shapes_and_forward():
-    model = build_mlp(5, [8, 4], 3, activation="tanh")
+# ------------------------------------------------------------------ nn.MLP
+def test_mlp_layers_shapes_and_forward():
+    model = nn.MLP(5, [8, 4], 3, activation="tanh")
     kinds = [type(m) for m in model]
     assert kinds == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
     assert [(m.in_features, m.out_features) for m in _linears(model)] == [(5, 8), (8, 4), (4, 3)]
@@ -56,14 +55,14 @@ def test_build_mlp_layers_shapes_and_forward():
                     atol=1e-6)
 
 
-def test_build_mlp_without_hidden_layers_is_linear():
-    model = build_mlp(4, [], 2)
+def test_mlp_without_hidden_layers_is_linear():
+    model = nn.MLP(4, [], 2)
     assert [type(m) for m in model] == [nn.Linear]
     assert model[0].weight.shape == (2, 4)
 
 
-def test_build_mlp_batch_norm_and_dropout_positions():
-    model = build_mlp(3, [6, 5], 2, activation="relu", dropout=0.25, batch_norm=True)
+def test_mlp_batch_norm_and_dropout_positions():
+    model = nn.MLP(3, [6, 5], 2, activation="relu", dropout=0.25, batch_norm=True)
     kinds = [type(m) for m in model]
     assert kinds == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout,
                      nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Linear]
@@ -78,13 +77,13 @@ def test_build_mlp_batch_norm_and_dropout_positions():
     assert not np.allclose(model(x).numpy(), model(x).numpy())
 
 
-def test_build_mlp_no_dropout_or_batch_norm_by_default():
-    model = build_mlp(3, [4], 1)
+def test_mlp_no_dropout_or_batch_norm_by_default():
+    model = nn.MLP(3, [4], 1)
     assert not any(isinstance(m, (nn.Dropout, nn.BatchNorm1d)) for m in model.modules())
 
 
-def test_build_mlp_residual_wraps_only_equal_widths():
-    model = build_mlp(4, [8, 8, 8, 3], 2, residual=True)
+def test_mlp_residual_wraps_only_equal_widths():
+    model = nn.MLP(4, [8, 8, 8, 3], 2, residual=True)
     kinds = [type(m) for m in model]
     # 4 -> 8 cannot skip; 8 -> 8 twice are residual blocks; 8 -> 3 cannot skip
     assert kinds == [nn.Linear, nn.ReLU, nn.Residual, nn.Residual, nn.Linear, nn.ReLU,
@@ -92,23 +91,23 @@ def test_build_mlp_residual_wraps_only_equal_widths():
     block = model[2]
     x = cr.tensor(np.random.default_rng(2).normal(size=(5, 8)).astype(np.float32))
     assert_allclose(block(x).numpy(), x.numpy() + block.block(x).numpy(), rtol=1e-6)
-    plain = build_mlp(4, [8, 8, 8, 3], 2)
+    plain = nn.MLP(4, [8, 8, 8, 3], 2)
     assert not any(isinstance(m, nn.Residual) for m in plain.modules())
     # the same parameters either way (the skip adds none)
     assert sum(p.size for p in model.parameters()) == sum(p.size for p in plain.parameters())
 
 
-def test_build_mlp_every_activation():
-    from chainrule.train.heads import ACTIVATIONS
+def test_mlp_every_activation():
+    from chainrule.nn.mlp import ACTIVATIONS
 
     for name, cls in ACTIVATIONS.items():
-        model = build_mlp(2, [3], 1, activation=name)
+        model = nn.MLP(2, [3], 1, activation=name)
         assert isinstance(model[1], cls), name
 
 
-def test_build_mlp_rejects_unknown_activation():
+def test_mlp_rejects_unknown_activation():
     with pytest.raises(ValueError, match="activation must be one of .*relu.*got 'swishy'"):
-        build_mlp(2, [3], 1, activation="swishy")
+        nn.MLP(2, [3], 1, activation="swishy")
 
 
 # ------------------------------------------------------------------ softmax head

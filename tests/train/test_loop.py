@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule import nn
 from chainrule.errors import ChainruleError
 from chainrule.train import (
     BinaryHead,
@@ -17,7 +18,6 @@ from chainrule.train import (
     SoftmaxHead,
     Trainer,
     TrainingDiverged,
-    build_mlp,
     fit,
 )
 from chainrule.train.progress import Progress
@@ -57,7 +57,7 @@ def test_history_classification_with_validation():
     X, y = _blobs()
     Xv, yv = _blobs(30, seed=1)
     cr.manual_seed(0)
-    model = build_mlp(2, [8], 3)
+    model = nn.MLP(2, [8], 3)
     batches = []
     record = LambdaCallback(on_batch_end=lambda t, step, logs: batches.append(logs["loss"]))
     trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1),
@@ -85,7 +85,7 @@ def test_history_classification_with_validation():
 def test_history_regression_keys():
     X, y = _linear()
     cr.manual_seed(0)
-    model = build_mlp(3, [4], 1)
+    model = nn.MLP(3, [4], 1)
     h = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.05),
                 head=RegressionHead()).fit((X, y), (X, y), epochs=2, batch_size=10, seed=0)
     assert {"loss", "val_loss", "val_mse", "val_rmse", "val_mae", "val_r2", "lr"} <= set(h.history)
@@ -359,7 +359,7 @@ def test_nan_gradient_with_a_finite_loss_is_caught():
         return F.mse_loss(out, target) + (out * 0).sqrt().sum()
 
     cr.manual_seed(0)
-    model = build_mlp(3, [4], 1)
+    model = nn.MLP(3, [4], 1)
     steps = []
     good = {}
 

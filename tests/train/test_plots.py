@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from chainrule import _fileio
+from chainrule.io import atomic as _fileio
 from chainrule.train import plots
 
 mpimg = pytest.importorskip("matplotlib.image")

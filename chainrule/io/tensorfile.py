@@ -24,7 +24,7 @@ import struct
 
 import numpy as np
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 META_KEY = "chainrule"
 DIGEST_KEY = "chainrule_sha256"
@@ -144,7 +144,7 @@ def to_bytes(arrays, meta):
 
 def write(path, arrays, meta):
     """Write atomically (temporary file in the same directory, fsync, rename)."""
-    from ._fileio import atomic_write
+    from .atomic import atomic_write
 
     atomic_write(path, to_bytes(arrays, meta))
 

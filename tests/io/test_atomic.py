@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from chainrule import _fileio
-from chainrule._fileio import atomic_open, atomic_savez, atomic_write, write_csv, write_json
+from chainrule.io import atomic as _fileio
+from chainrule.io.atomic import atomic_open, atomic_savez, atomic_write, write_csv, write_json
 
 
 @pytest.fixture

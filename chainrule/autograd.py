@@ -1,0 +1,211 @@
+"""Autograd: grad mode, :func:`apply` (run an op, record it) and the backward graph walk.
+
+An op (in :mod:`chainrule.ops`) works on raw arrays and returns its output and
+a backward closure. :func:`apply` runs it on the arrays of some Tensors and,
+when one of them requires a gradient and grad mode is on, records the inputs
+and the closure on the result. :func:`run_backward` then applies the chain
+rule from an output back to the leaves, in reverse creation order (a
+topological order), summing the contributions of every path through which a
+tensor was used. The walk is iterative, so a chain of any length needs no
+recursion.
+
+:class:`~chainrule.tensor.Tensor` (tensor.py) builds on this module; ``apply``
+wraps its results in Tensors, bound at the end of this module (the package
+imports this module before tensor.py, see ``chainrule/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+
+import numpy as np
+
+from .ops._util import writeable
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad`."""
+    return _grad_enabled
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager (and decorator) that records no graph: for inference and updates.
+
+    Examples
+    --------
+    >>> with cr.no_grad():
+    ...     y = model(x)
+    """
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager that turns graph recording back on inside :class:`no_grad`."""
+
+    mode = True
+
+
+def _graph_freed(g, needs):
+    raise RuntimeError(
+        "backward: trying to backward through the graph a second time; its intermediate "
+        "results were freed by the first backward(). Pass retain_graph=True to the first "
+        "call if you need to call backward twice."
+    )
+
+
+_sequence = itertools.count(1)  # creation order of graph nodes: a topological order
+
+
+def apply(op, *inputs, **options):
+    """Run ``op`` on the inputs' arrays and record it in the graph when a gradient is needed.
+
+    ``inputs`` are Tensors (or ``None`` for an absent optional input, such as a
+    bias); ``options`` are passed to the op unchanged.
+    """
+    try:
+        out, backward = op(*[None if t is None else t.data for t in inputs], **options)
+    except ValueError as e:
+        msg = str(e)
+        name = op.__name__
+        raise ValueError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    if isinstance(out, np.generic):  # NumPy reduces to a scalar; a Tensor holds an array
+        out = np.asarray(out)
+    result = Tensor(out)
+    if _grad_enabled:
+        needs = tuple([t is not None and t.requires_grad for t in inputs])
+        if True in needs:
+            result.requires_grad = True
+            result._parents = inputs
+            result._backward = backward
+            result._needs = needs
+            result._seq = next(_sequence)
+    return result
+
+
+def _graph_nodes(root):
+    """The non-leaf nodes that ``root`` depends on, latest first.
+
+    A node is always created after its inputs, so decreasing creation order is a
+    reverse topological order. The search is iterative: a chain of any length
+    needs no recursion.
+    """
+    seen = {id(root): root}
+    stack = [root]
+    while stack:
+        for p in stack.pop()._parents:
+            if p is not None and p._backward is not None and id(p) not in seen:
+                seen[id(p)] = p
+                stack.append(p)
+    return sorted(seen.values(), key=_creation, reverse=True)
+
+
+_creation = operator.attrgetter("_seq")
+
+
+def _read_only(g):
+    """A read-only view of a gradient that other consumers share."""
+    if isinstance(g, np.ndarray) and g.flags.writeable:
+        g = g.view()
+        g.flags.writeable = False
+    return g
+
+
+def _accumulate_leaf(node, g, owned):
+    if g.__class__ is not np.ndarray:
+        if isinstance(g, np.generic):  # 0-d arithmetic gives a NumPy scalar
+            g, owned = np.asarray(g), True
+        owned = owned and writeable(g)
+    if g.dtype != node.data.dtype:
+        g, owned = g.astype(node.data.dtype), True
+    if node.grad is None:
+        # NOTE: .grad never aliases another array: a shared gradient is copied.
+        node.grad = g if owned and g.flags.writeable else g.copy(order="K")
+    else:
+        node.grad += g
+
+
+def _push(pending, p, pg, owned):
+    if p._backward is None:  # a leaf: accumulate into .grad at once
+        _accumulate_leaf(p, pg, owned)
+        return
+    k = id(p)
+    prev = pending.get(k)
+    if prev is None:
+        pending[k] = (pg, owned)
+    elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
+        prev[0].__iadd__(pg)
+    else:
+        pending[k] = (prev[0] + pg, True)
+
+
+def run_backward(root, seed, retain_graph):
+    """Apply the chain rule from ``root`` back to the leaves.
+
+    Every pending gradient carries an *owned* flag: it is owned when no other
+    consumer can see its memory (a new array, or a view of an owned gradient
+    handed to one input only). A backward receives a shared gradient as a
+    read-only view, so ops may update an owned one in place (``writeable(g)``)
+    and leaves may keep it as ``.grad`` without a copy.
+    """
+    if root._backward is None:  # backward() on a leaf itself
+        _accumulate_leaf(root, seed, True)
+        return
+    pending = {id(root): (seed, True)}
+    for node in _graph_nodes(root):
+        entry = pending.pop(id(node), None)
+        if entry is None:
+            continue
+        g, owned = entry
+        needs = node._needs
+        grads = node._backward(g if owned else _read_only(g), needs)
+        base = g.base
+        source = g if base is None else base
+        live = [(p, pg) for p, pg, need in zip(node._parents, grads, needs)
+                if need and pg is not None]
+        if len(live) == 1:
+            p, pg = live[0]
+            base = pg.base
+            _push(pending, p, pg, (owned or (pg if base is None else base) is not source)
+                  and writeable(pg))
+        else:
+            owners = [id(pg if pg.base is None else pg.base) for _, pg in live]
+            distinct = len(set(owners)) == len(owners)
+            for (p, pg), o in zip(live, owners):
+                # one array handed to several inputs is owned by none of them
+                _push(pending, p, pg, (owned or o != id(source))
+                      and (distinct or owners.count(o) == 1) and writeable(pg))
+        if not retain_graph:
+            node._parents = ()
+            node._backward = _graph_freed
+            node._needs = ()
+
+
+from .tensor import Tensor  # noqa: E402  (apply builds Tensors; see the module docstring)
