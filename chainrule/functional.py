@@ -17,7 +17,9 @@ __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
     "logsumexp", "linear", "linear_relu", "dropout", "concat", "stack", "where", "maximum",
     "minimum",
-    "clip", "exp", "log", "sqrt", "layer_norm", "batch_norm",
+    "clip", "exp", "log", "sqrt", "layer_norm", "batch_norm", "pad",
+    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool2d",
     "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
 ]
@@ -178,7 +180,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                training=True, momentum=0.1, eps=1e-5):
-    """Batch normalisation over axis 0 (and trailing axes) of ``x`` of shape (N, C[, L]).
+    """Batch normalisation over axis 0 (and trailing axes) of ``x`` of shape (N, C[, L]) or
+    (N, C, H, W).
 
     In training, normalise with the batch's statistics and update the running
     ones in place (``running = (1 - momentum) * running + momentum * batch``,
@@ -186,10 +189,11 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     running statistics.
     """
     x = _t(x)
-    if x.ndim not in (2, 3):
-        raise ValueError(f"batch_norm: input must have shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: input must have shape (N, C), (N, C, L) or "
+                         f"(N, C, H, W), got {x.shape}")
     c = x.shape[1]
-    shape = (c,) if x.ndim == 2 else (c, 1)
+    shape = (c,) + (1,) * (x.ndim - 2)
     w = None if weight is None else _t(weight).reshape(shape)
     b = None if bias is None else _t(bias).reshape(shape)
     if not training:
@@ -224,6 +228,99 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
         rv *= 1 - momentum
         rv += momentum * stats["var"].reshape(rv.shape) * (n / (n - 1))
     return y
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Pad the trailing axes of ``x`` with ``value``, in PyTorch's order.
+
+    ``pad = (left, right)`` pads the last axis, ``(left, right, top, bottom)`` the
+    last two, and so on. Only ``mode='constant'`` is supported.
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    return apply(ops.shape.pad, _t(x), pad=pad, value=value)
+
+
+# ---------------------------------------------------------------- convolution and pooling
+def _bias(bias):
+    return None if bias is None else _t(bias)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as PyTorch) by im2col and one batched GEMM.
+
+    Parameters
+    ----------
+    input : Tensor of shape (N, C, H, W)
+    weight : Tensor of shape (O, C / groups, kH, kW)
+    bias : Tensor of shape (O,), optional
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), 'same' or 'valid'
+        'same' (stride 1 only) keeps H and W; an odd total puts the extra row or
+        column after the input.
+    groups : int
+        Channels split into ``groups`` independent convolutions; ``groups == C``
+        with ``O == k * C`` is a depthwise convolution.
+
+    Returns
+    -------
+    Tensor of shape (N, O, OH, OW)
+        ``OH = (H + pad_h - dilation * (kH - 1) - 1) // stride + 1``, likewise OW.
+
+    Examples
+    --------
+    >>> x = cr.randn(8, 3, 32, 32)
+    >>> w = cr.randn(16, 3, 3, 3, requires_grad=True)
+    >>> F.conv2d(x, w, padding=1).shape
+    (8, 16, 32, 32)
+    """
+    return apply(ops.conv.conv2d, _t(input), _t(weight), _bias(bias), stride=stride,
+                 padding=padding, dilation=dilation, groups=groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution of ``input`` (N, C, L) with ``weight`` (O, C / groups, k).
+
+    Arguments as :func:`conv2d`, with single ints; the output is (N, O, OL).
+    """
+    return apply(ops.conv.conv1d, _t(input), _t(weight), _bias(bias), stride=stride,
+                 padding=padding, dilation=dilation, groups=groups)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """Maximum over ``kernel_size`` windows of ``input`` (N, C, H, W).
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` (at most half the kernel)
+    is -inf. The gradient goes to each window's arg-max.
+    """
+    return apply(ops.pooling.max_pool2d, _t(input), kernel_size=kernel_size, stride=stride,
+                 padding=padding)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0):
+    """Maximum over windows of ``input`` (N, C, L); see :func:`max_pool2d`."""
+    return apply(ops.pooling.max_pool1d, _t(input), kernel_size=kernel_size, stride=stride,
+                 padding=padding)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over ``kernel_size`` windows of ``input`` (N, C, H, W).
+
+    Zero padding counts in the mean unless ``count_include_pad=False``.
+    """
+    return apply(ops.pooling.avg_pool2d, _t(input), kernel_size=kernel_size, stride=stride,
+                 padding=padding, count_include_pad=count_include_pad)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over windows of ``input`` (N, C, L); see :func:`avg_pool2d`."""
+    return apply(ops.pooling.avg_pool1d, _t(input), kernel_size=kernel_size, stride=stride,
+                 padding=padding, count_include_pad=count_include_pad)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average ``input`` (N, C, H, W) into an ``output_size`` grid (1: global average pool)."""
+    return apply(ops.pooling.adaptive_avg_pool2d, _t(input), output_size=output_size)
 
 
 # ---------------------------------------------------------------- losses

@@ -10,15 +10,17 @@ one function here and its gradient check in ``tests/ops``.
 from . import (
     activation,
     arithmetic,
+    conv,
     exponential,
     linalg,
     loss,
     normalization,
+    pooling,
     random,
     reduction,
     shape,
     softmax,
 )
 
-__all__ = ["activation", "arithmetic", "exponential", "linalg", "loss", "normalization",
-           "random", "reduction", "shape", "softmax"]
+__all__ = ["activation", "arithmetic", "conv", "exponential", "linalg", "loss",
+           "normalization", "pooling", "random", "reduction", "shape", "softmax"]

@@ -1,4 +1,4 @@
-"""Shape and indexing ops: reshape, transpose, broadcast_to, getitem, concat, stack."""
+"""Shape and indexing ops: reshape, transpose, broadcast_to, getitem, concat, stack, pad."""
 
 from __future__ import annotations
 
@@ -86,5 +86,29 @@ def stack(*arrays, axis=0):
 
     def backward(g, needs):
         return tuple(xp.moveaxis(g, axis, 0))
+
+    return out, backward
+
+
+def pad(a, pad, value=0.0):
+    """Constant padding in PyTorch's order: ``pad = (last_before, last_after,
+    second_last_before, second_last_after, ...)`` pads the trailing ``len(pad) // 2``
+    axes; the gradient is the inner region of the incoming gradient."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > a.ndim or not all(
+            isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pad):
+        raise ValueError(f"pad: pad must be an even-length tuple of non-negative ints for at "
+                         f"most {a.ndim} axes, got {pad!r}")
+    xp = array_module(a)
+    widths = [(0, 0)] * a.ndim
+    for i in range(len(pad) // 2):
+        widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    out = xp.full(tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, widths)), value,
+                  dtype=a.dtype)
+    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, widths))
+    out[inner] = a
+
+    def backward(g, needs):
+        return (g[inner],)
 
     return out, backward

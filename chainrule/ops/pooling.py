@@ -1,0 +1,176 @@
+"""Pooling: max_pool2d/1d, avg_pool2d/1d, adaptive_avg_pool2d.
+
+Layout (N, C, H, W) or (N, C, L). The windows are a strided view of the padded
+input (see :mod:`chainrule.ops._window`); the backward pass scatters each
+window's gradient back with one strided addition per kernel offset, or with one
+reshape when the windows tile the input (stride == kernel, the usual 2x2 pool).
+"""
+
+from __future__ import annotations
+
+from ..backend import array_module
+from ._window import (
+    as_2d,
+    col2im,
+    ntuple,
+    output_size,
+    pad_spatial,
+    unpad_spatial,
+    windows,
+)
+
+
+def _geometry(x, kernel_size, stride, padding, op):
+    kernel = ntuple(kernel_size, 2, "kernel_size", op)
+    stride = kernel if stride is None else ntuple(stride, 2, "stride", op)
+    pad = ntuple(padding, 2, "padding", op, minimum=0)
+    if any(2 * p > k for p, k in zip(pad, kernel)):
+        raise ValueError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
+    pairs = tuple((p, p) for p in pad)
+    out_hw = output_size(x.shape[2:], kernel, stride, (1, 1), pairs, op)
+    return kernel, stride, pairs, out_hw
+
+
+def _scatter(gwin, padded_shape, kernel, stride, out_hw):
+    """Gradient of the padded input from window gradients ``gwin`` (N, C, OH, OW, kH, kW)."""
+    xp = array_module(gwin)
+    n, c = gwin.shape[:2]
+    (oh, ow), (kh, kw) = out_hw, kernel
+    if stride == kernel:  # the windows tile the input: one reshape, no accumulation
+        gx = xp.zeros(padded_shape, dtype=gwin.dtype)
+        gx[:, :, :oh * kh, :ow * kw] = gwin.transpose(0, 1, 2, 4, 3, 5).reshape(
+            n, c, oh * kh, ow * kw)
+        return gx
+    gx = xp.zeros(padded_shape, dtype=gwin.dtype)
+    return col2im(gwin.transpose(0, 1, 4, 5, 2, 3), gx, kernel, stride, (1, 1), out_hw)
+
+
+def _check_4d(x, op):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must have shape (N, C, H, W), got {x.shape}")
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Maximum over each window of ``x`` (N, C, H, W); padding counts as -inf.
+
+    ``stride`` defaults to ``kernel_size``. The gradient goes to the arg-max of
+    each window only (the first one when several elements tie).
+    """
+    _check_4d(x, "max_pool2d")
+    return _max_pool(x, kernel_size, stride, padding, "max_pool2d")
+
+
+def _max_pool(x, kernel_size, stride, padding, op):
+    xp = array_module(x)
+    kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
+    xpad = pad_spatial(x, pairs, value=-xp.inf)
+    n, c = x.shape[:2]
+    k = kernel[0] * kernel[1]
+    flat = windows(xpad, kernel, stride, (1, 1), out_hw).reshape(n, c, *out_hw, k)
+    arg = flat.argmax(axis=-1)[..., None]
+    out = xp.take_along_axis(flat, arg, axis=-1)[..., 0]
+
+    def backward(g, needs):
+        gwin = xp.zeros((n, c, *out_hw, k), dtype=g.dtype)
+        xp.put_along_axis(gwin, arg, g[..., None], axis=-1)
+        gx = _scatter(gwin.reshape(n, c, *out_hw, *kernel), xpad.shape, kernel, stride, out_hw)
+        return (unpad_spatial(gx, pairs),)
+
+    return out, backward
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over each window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``.
+
+    Padding is zeros; ``count_include_pad=False`` divides by the number of real
+    (unpadded) elements of each window instead of the kernel size.
+    """
+    _check_4d(x, "avg_pool2d")
+    return _avg_pool(x, kernel_size, stride, padding, count_include_pad, "avg_pool2d")
+
+
+def _avg_pool(x, kernel_size, stride, padding, count_include_pad, op):
+    xp = array_module(x)
+    kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
+    xpad = pad_spatial(x, pairs)
+    n, c = x.shape[:2]
+    if count_include_pad or not any(a for a, _ in pairs):
+        div = float(kernel[0] * kernel[1])
+    else:
+        ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), pairs)
+        div = windows(ones, kernel, stride, (1, 1), out_hw).sum(axis=(-2, -1))
+    out = windows(xpad, kernel, stride, (1, 1), out_hw).sum(axis=(-2, -1)) / div
+    out = out.astype(x.dtype, copy=False)
+
+    def backward(g, needs):
+        gwin = xp.broadcast_to((g / div).astype(g.dtype, copy=False)[..., None, None],
+                               (n, c, *out_hw, *kernel))
+        gx = _scatter(gwin, xpad.shape, kernel, stride, out_hw)
+        return (unpad_spatial(gx, pairs),)
+
+    return out, backward
+
+
+def _one_d(fn2d, x, kernel_size, stride, padding, op, *extra):
+    """Run a 2-D pool on (N, C, 1, L) with a (1, k) kernel."""
+    x2 = as_2d(x, op, 3)
+    k = ntuple(kernel_size, 1, "kernel_size", op)[0]
+    s = k if stride is None else ntuple(stride, 1, "stride", op)[0]
+    p = ntuple(padding, 1, "padding", op, minimum=0)[0]
+    out, back2 = fn2d(x2, (1, k), (1, s), (0, p), *extra, op)
+
+    def backward(g, needs):
+        return (back2(g[:, :, None, :], needs)[0][:, :, 0, :],)
+
+    return out[:, :, 0, :], backward
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0):
+    """Maximum over each window of ``x`` (N, C, L); see :func:`max_pool2d`."""
+    return _one_d(_max_pool, x, kernel_size, stride, padding, "max_pool1d")
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over each window of ``x`` (N, C, L); see :func:`avg_pool2d`."""
+    return _one_d(_avg_pool, x, kernel_size, stride, padding, "avg_pool1d", count_include_pad)
+
+
+def _pool_matrix(xp, n_in, n_out, dtype):
+    """(n_out, n_in) averaging matrix of adaptive pooling: bin i covers
+    [floor(i n_in / n_out), ceil((i + 1) n_in / n_out)), as in PyTorch."""
+    i = xp.arange(n_out)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)
+    j = xp.arange(n_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average ``x`` (N, C, H, W) over an ``output_size`` grid of near-equal bins.
+
+    ``output_size=1`` is global average pooling. The pooling is linear and
+    separable: ``out = A_h @ x @ A_w^T`` with averaging matrices A, and the
+    gradient is ``A_h^T @ g @ A_w``.
+    """
+    _check_4d(x, "adaptive_avg_pool2d")
+    xp = array_module(x)
+    oh, ow = ntuple(output_size, 2, "output_size", "adaptive_avg_pool2d")
+    n, c, h, w = x.shape
+    if (oh, ow) == (1, 1):
+        out = x.mean(axis=(2, 3), keepdims=True)
+
+        def backward(g, needs):
+            gx = xp.empty(x.shape, dtype=g.dtype)
+            gx[...] = g / (h * w)
+            return (gx,)
+
+        return out, backward
+    ah = _pool_matrix(xp, h, oh, x.dtype)
+    aw = _pool_matrix(xp, w, ow, x.dtype)
+    out = xp.matmul(xp.matmul(ah, x), aw.T)
+
+    def backward(g, needs):
+        return (xp.matmul(xp.matmul(ah.T, g), aw),)
+
+    return out, backward
