@@ -31,9 +31,21 @@ from .tensor import (
     zeros_like,
 )
 
+
+def __getattr__(name):
+    # NOTE: chainrule.onnx loads on first use (cr.onnx.export), so `import chainrule`
+    # stays as fast as before and never imports the onnx package.
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module(".onnx", __name__)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
 __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
-    "get_rng", "gradcheck", "functional", "nn", "optim", "data", "train", "io", "save", "load",
+    "get_rng", "gradcheck", "functional", "nn", "optim", "data", "train", "io", "onnx", "save",
+    "load",
     "ChainruleError", "DataError", "ModelFileError", "__version__",
 ]

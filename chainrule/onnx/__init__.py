@@ -1,0 +1,43 @@
+"""ONNX export of chainrule models: ``chainrule.onnx.export(model, path, example_input)``.
+
+The graph is built from the module tree: each layer class has an emitter (a small
+function adding its ONNX nodes, :mod:`chainrule.onnx.layers`), looked up by class in a
+registry; :func:`register` adds one for a layer of your own. Importing this package
+does not import ``onnx``; exporting does (``pip install 'chainrule[onnx]'``).
+
+Layer to ONNX op mapping (opset 17 by default; 13 and newer accepted):
+
+==================  ===========================================================
+Linear              Gemm (2-D input; MatMul + Add otherwise)
+ReLU, Sigmoid, Tanh Relu, Sigmoid, Tanh
+LeakyReLU, ELU      LeakyRelu(alpha), Elu(alpha)
+GELU                Gelu at opset >= 20; Erf (or Tanh) formula below
+Softmax, LogSoftmax Softmax(axis), LogSoftmax(axis)
+Dropout, Identity   removed (evaluation mode)
+BatchNorm1d         BatchNormalization with the running statistics
+LayerNorm           LayerNormalization at opset >= 17; ReduceMean formula below
+Flatten             Flatten (all but the batch axis) or Reshape
+Residual            Add(x, block(x))
+Sequential          its layers in order
+==================  ===========================================================
+"""
+
+from . import layers  # noqa: F401  (fills EMITTERS)
+from .export import export
+from .graph import (
+    DEFAULT_OPSET,
+    EMITTERS,
+    MIN_OPSET,
+    GraphBuilder,
+    OnnxExportError,
+    register,
+)
+
+
+def supported() -> list[str]:
+    """Names of the module classes :func:`export` can translate."""
+    return sorted(c.__name__ for c in EMITTERS)
+
+
+__all__ = ["export", "register", "supported", "OnnxExportError", "GraphBuilder",
+           "DEFAULT_OPSET", "MIN_OPSET", "EMITTERS"]
