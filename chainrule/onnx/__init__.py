@@ -18,7 +18,7 @@ BatchNorm1d         BatchNormalization with the running statistics
 LayerNorm           LayerNormalization at opset >= 17; ReduceMean formula below
 Flatten             Flatten (all but the batch axis) or Reshape
 Residual            Add(x, block(x))
-Sequential          its layers in order
+Sequential, MLP     their layers in order
 ==================  ===========================================================
 """
 

@@ -162,7 +162,7 @@ def serve_without_chainrule(model_path, x, tmp_path):
 
 
 def test_runs_in_onnxruntime_without_chainrule(tmp_path):
-    model = cr.train.build_mlp(4, (16, 16), 3, "gelu", batch_norm=True, dropout=0.2)
+    model = nn.MLP(4, (16, 16), 3, "gelu", batch_norm=True, dropout=0.2)
     path = tmp_path / "m.onnx"
     cr.onnx.export(model, path, _x(2))
     x = _x(7, seed=5)

@@ -65,8 +65,9 @@ CASES = [
     ("Flatten", lambda: nn.Flatten(), (3, 4)),
     ("Flatten-partial", lambda: nn.Flatten(start_dim=2), (2, 3, 4)),
     ("Residual", lambda: nn.Residual(nn.Sequential(nn.Linear(5, 5), nn.Tanh())), (5,)),
-    ("Sequential", lambda: cr.train.build_mlp(5, (8, 8), 3, "relu", dropout=0.1,
-                                              batch_norm=True, residual=True), (5,)),
+    ("Sequential", lambda: nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)), (5,)),
+    ("MLP", lambda: nn.MLP(5, (8, 8), 3, "elu", dropout=0.1, batch_norm=True, residual=True),
+     (5,)),
 ]
 
 
