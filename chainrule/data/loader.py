@@ -3,6 +3,10 @@
 The order of epoch ``e`` is a pure function of ``(seed, e)``, so a loader restored
 from ``state_dict()`` replays exactly what the original would have produced, and
 the prefetch thread (which only runs that function ahead of time) cannot change it.
+
+Data parallelism (``num_replicas``, ``rank``) shards every *global* minibatch: all
+ranks compute the same permutation and rank ``r`` takes its contiguous share of each
+batch, so the ranks together see exactly the batches one process would see.
 """
 
 from __future__ import annotations
@@ -116,6 +120,18 @@ class DataLoader:
     transform : callable, optional
         Applied to the features of each batch (e.g. ``StandardScaler().transform``), so
         a memory-mapped dataset is never transformed whole.
+    num_replicas, rank : int, optional
+        Data-parallel sharding (as PyTorch's ``DistributedSampler``): ``batch_size`` is
+        then the **global** batch, split over ``num_replicas`` processes, and this
+        loader yields rank ``rank``'s share of each global batch. Every rank computes
+        the same permutation from ``(seed, epoch)`` (so all ranks need the same
+        ``seed``), and a global batch of ``m`` rows gives rank ``r`` the rows
+        ``[r*m//n, (r+1)*m//n)`` of it: shares differ by at most one row, and the
+        last, smaller batch of an epoch is split the same way (a rank may then get
+        **zero rows**: an empty batch of shape (0, ...), which it must still step
+        with, contributing nothing). ``len(loader)``, ``state_dict()`` and resuming
+        mid-epoch count global batches, so a state saved with one number of ranks
+        resumes with another. Default: no sharding (``num_replicas=1, rank=0``).
 
     Yields
     ------
@@ -132,7 +148,8 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=True, replacement=False,
-                 drop_last=False, seed=None, prefetch=True, transform=None):
+                 drop_last=False, seed=None, prefetch=True, transform=None, num_replicas=None,
+                 rank=None):
         if isinstance(dataset, Table):
             dataset = dataset.dataset()
         elif isinstance(dataset, np.ndarray):
@@ -161,12 +178,33 @@ class DataLoader:
         self.epoch = 0
         self.batch_in_epoch = 0
         self._active = None
+        self.num_replicas, self.rank = 1, 0
+        if num_replicas is not None or rank is not None:
+            self.shard(1 if num_replicas is None else num_replicas, 0 if rank is None else rank)
         n = len(dataset)
         if n == 0:
             raise DataError("DataLoader: the dataset is empty")
         if len(self) == 0:
             raise ValueError(f"DataLoader: drop_last=True with batch_size={batch_size} > "
                              f"{n} samples leaves no batch")
+
+    def shard(self, num_replicas, rank):
+        """Yield rank ``rank``'s share of each global batch (see ``num_replicas`` above).
+
+        Returns
+        -------
+        DataLoader
+            ``self``.
+        """
+        for name, v in (("num_replicas", num_replicas), ("rank", rank)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"DataLoader: {name} must be an int, got {v!r}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"DataLoader: need num_replicas >= 1 and 0 <= rank < "
+                             f"num_replicas, got num_replicas={num_replicas}, rank={rank}")
+        self._close_active()
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        return self
 
     def _batch(self, n):
         return n if self.batch_size is None else self.batch_size
@@ -193,6 +231,14 @@ class DataLoader:
         else:
             def indices(k):
                 return np.arange(k * bs, min((k + 1) * bs, n), dtype=np.int64)
+
+        if self.num_replicas > 1:
+            global_indices, size, r = indices, self.num_replicas, self.rank
+
+            def indices(k):
+                idx = global_indices(k)
+                m = len(idx)
+                return idx[r * m // size:(r + 1) * m // size]
 
         def fetch(k):
             return _as_tensors(dataset.get_batch(indices(k)), transform)
@@ -243,9 +289,11 @@ class DataLoader:
         self.batch_in_epoch = _check_count(state["batch_in_epoch"], "batch_in_epoch")
 
     def __repr__(self):
+        shard = (f", num_replicas={self.num_replicas}, rank={self.rank}"
+                 if self.num_replicas > 1 else "")
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, replacement={self.replacement}, "
-                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}{shard})")
 
 
 def _check_count(value, name):

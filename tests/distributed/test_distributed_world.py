@@ -1,0 +1,54 @@
+"""chainrule.distributed without MPI: one rank, nothing imported, primitives are identities."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import distributed as dist
+
+
+def test_import_chainrule_does_not_import_mpi4py():
+    code = ("import sys, chainrule, chainrule.distributed as d; d.init(); "
+            "print('mpi4py' in sys.modules, d.world_size(), d.rank(), d.is_main())")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out == ["False", "1", "0", "True"]
+
+
+def test_single_process_primitives():
+    assert dist.init() == 1
+    assert not dist.is_initialized()
+    assert dist.all_reduce(3.5) == 3.5
+    np.testing.assert_array_equal(dist.all_reduce([1, 2], op="max"), [1.0, 2.0])
+    assert dist.broadcast_json({"a": [1, 2]}) == {"a": [1, 2]}
+    dist.barrier()
+    calls = []
+    assert dist.main_only(lambda x: calls.append(x) or 7)(3) == 7 and calls == [3]
+
+
+def test_gradient_allreduce_on_one_rank_keeps_the_gradient():
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    x = cr.randn(5, 3)
+    model(x).sum().backward()
+    before = [p.grad.copy() for p in model.parameters()]
+    reducer = dist.GradientAllreduce(model.parameters(), n_extras=2)
+    total, extras = reducer.reduce(5.0, [1.0, 2.0])
+    assert total == 5.0 and extras.tolist() == [1.0, 2.0]
+    for p, g in zip(model.parameters(), before):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-6)
+        assert p.grad.shape == p.data.shape
+    model.zero_grad()
+    reducer.reduce(0.0)  # a rank without samples: no gradient anywhere
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_launched_size_reads_the_launcher_environment(monkeypatch):
+    for k in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    assert dist.launched_size() == 1
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    assert dist.launched_size() == 4

@@ -1,0 +1,106 @@
+"""A tiny data-parallel training run, started by the tests under ``mpiexec`` (or alone).
+
+    python worker.py MODE OPTIMIZER OUT [options as key=value]
+
+MODE ``loop`` trains with the primitives (sharded DataLoader + GradientAllreduce);
+rank 0 writes the final weights to OUT (.npz) and every rank writes
+OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
+
+Faults, from the environment: FAULT=raise:<step> (rank 1 raises at that step),
+FAULT=stop:<step> (rank 1 stops itself with SIGSTOP: a hung peer), STEP_SLEEP=<s>
+(sleep after each step), PIDDIR=<dir> (each rank writes rank<r>.pid there).
+"""
+
+import os
+import sys
+
+import numpy as np
+
+import chainrule as cr
+import chainrule.functional as F
+from chainrule import distributed as dist
+from chainrule.data import ArrayDataset, DataLoader
+
+N, D, K = 34, 6, 3  # 34 rows at batch 8: a tail of 2 rows, empty on one of 3 ranks
+
+
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    return X, y
+
+
+def model_and_optimizer(name):
+    cr.manual_seed(int(os.environ.get("SEED", "0")))
+    model = cr.nn.Sequential(cr.nn.Linear(D, 16), cr.nn.Tanh(), cr.nn.Linear(16, K))
+    if name == "sgd":
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    else:
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+    return model, opt
+
+
+def fault_hook():
+    """Called after every step with the step number; injects the FAULT of the environment."""
+    import signal
+    import time
+
+    piddir = os.environ.get("PIDDIR")
+    if piddir:
+        path = os.path.join(piddir, f"rank{dist.rank()}.pid")
+        with open(path + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
+    kind, _, at = os.environ.get("FAULT", "").partition(":")
+    pause = float(os.environ.get("STEP_SLEEP", "0"))
+
+    def hook(step):
+        if pause:
+            time.sleep(pause)
+        if kind and dist.rank() == 1 and step == int(at):
+            if kind == "raise":
+                raise RuntimeError(f"injected failure at step {step}")
+            if kind == "stop":
+                os.kill(os.getpid(), signal.SIGSTOP)
+
+    return hook
+
+
+def run_loop(opt_name, out, epochs=3, batch=8):
+    hook = fault_hook()
+    epochs = int(os.environ.get("EPOCHS", epochs))
+    model, opt = model_and_optimizer(opt_name)
+    dist.broadcast_parameters(model)
+    X, y = data()
+    loader = DataLoader(ArrayDataset(X, y), batch_size=batch, seed=1,
+                        num_replicas=dist.world_size(), rank=dist.rank())
+    reducer = dist.GradientAllreduce(model.parameters())
+    step = 0
+    for _ in range(epochs):
+        for xb, yb in loader:
+            opt.zero_grad()
+            n = len(yb.data)
+            if n:
+                F.cross_entropy(model(xb), yb).backward()
+            reducer.reduce(n)
+            opt.step()
+            step += 1
+            hook(step)
+    save(model, out)
+
+
+def save(model, out):
+    arrays = {k: v for k, v in model.state_dict().items()}
+    np.savez(f"{out}.rank{dist.rank()}.npz", **arrays)
+    if dist.is_main():
+        np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+    mode, opt_name, out = sys.argv[1:4]
+    dist.init()
+    if mode == "loop":
+        run_loop(opt_name, out)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
