@@ -351,7 +351,7 @@ BAD_TRAIN = {  # case: (arguments, words the message must hold)
     "broken_npz": (["--data", "broken.npz"], ["broken.npz", "not a readable .npz"]),
     "directory": (["--data", "folder.csv", "--target", "species"],
                   ["folder.csv", "not a file"]),
-    "unknown_suffix": (["--data", "data.txt", "--target", "species"],
+    "unknown_suffix": (["--data", "data.xlsx", "--target", "species"],
                        ["unknown file type", ".csv", ".parquet", ".npz"]),
     "target_absent": (["--data", "color.csv", "--target", "label"],
                       ["'label' not found", "'a'", "'color'", "'species'"]),
@@ -393,7 +393,7 @@ def bad_train(tmp_path_factory):
     (d / "binary.csv").write_bytes(b"\xff\xfe\x00\x81garbage\x00")
     (d / "broken.parquet").write_text("not a parquet file")
     (d / "broken.npz").write_text("not a zip archive")
-    (d / "data.txt").write_text("a,species\n1,cat\n")
+    (d / "data.xlsx").write_text("a,species\n1,cat\n")
     (d / "color.csv").write_text("a,color,species\n1,red,cat\n2,blue,dog\n3,red,cat\n")
     (d / "labels.csv").write_text("a,b,species\n1,2,cat\n2,3,dog\n3,4,cat\n4,5,dog\n")
     (d / "nan.csv").write_text("a,b,species\n1,2,cat\n2,3,dog\n3,nan,cat\n4,5,dog\n")

@@ -12,15 +12,27 @@
 
 from .dataset import ArrayDataset, Dataset, Subset
 from .datasets import DatasetInfo, list_datasets, load_dataset
+from .dialect import MISSING_VALUES, Dialect
+from .frame import Column, Frame
 from .loader import DataLoader
 from .preprocessing import StandardScaler
-from .readers import SUPPORTED_EXTENSIONS, read_csv, read_npy, read_parquet, read_table
+from .readers import (
+    SUPPORTED_EXTENSIONS,
+    read_csv,
+    read_frame,
+    read_npy,
+    read_parquet,
+    read_table,
+)
 from .split import split_indices, train_test_split
 from .table import Table
+from .tabular import DataWarning, TablePreprocessor, detect_task
 
 __all__ = [
     "Dataset", "ArrayDataset", "Subset", "DataLoader", "Table",
     "read_csv", "read_parquet", "read_npy", "read_table", "SUPPORTED_EXTENSIONS",
+    "read_frame", "Frame", "Column", "Dialect", "MISSING_VALUES",
+    "TablePreprocessor", "DataWarning", "detect_task",
     "train_test_split", "split_indices", "StandardScaler",
     "load_dataset", "list_datasets", "DatasetInfo",
 ]

@@ -1,8 +1,10 @@
-"""``Table``: what the readers and the built-in datasets return, and the column checks.
+"""``Table``: what the readers and the built-in datasets return, the task rule and the
+strict column checks.
 
-Every tabular reader (CSV, Parquet, NPY) turns its file into named columns and
-hands them to :func:`build_table`, so the rules are the same whatever the format:
-features must be numeric and finite, the target may be numeric or a label.
+Every tabular reader (CSV, Parquet) turns its file into a typed
+:class:`~chainrule.data.frame.Frame` and hands it to :func:`frame_table`, so the rules are
+the same whatever the format. Without a preprocessor, features must be numeric and
+present; :class:`~chainrule.data.TablePreprocessor` encodes the rest.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
+from .frame import Column, Frame, classify_cells
 
-#: An integer-valued target with at most this many distinct values is a class label
-#: under ``task='auto'``.
+#: An integer target is a class label under ``task='auto'`` with at most this many
+#: distinct values...
 MAX_AUTO_CLASSES = 20
+#: ...and at least this many rows per distinct value on average.
+MIN_ROWS_PER_CLASS = 5
 
 TASKS = ("auto", "classification", "regression")
 
@@ -41,6 +46,9 @@ class Table:
     source : str or None
         The file (or dataset) it came from.
     task : {'classification', 'regression'} or None
+    preprocessor : TablePreprocessor or None
+        The fitted preprocessor that produced ``X`` and ``y`` (``read_table(...,
+        preprocess=True)``), else None.
     """
 
     X: np.ndarray
@@ -50,6 +58,7 @@ class Table:
     classes: list | None = None
     source: str | None = None
     task: str | None = None
+    preprocessor: object = None
 
     def __len__(self):
         return int(self.X.shape[0])
@@ -93,140 +102,164 @@ def object_array(values) -> np.ndarray:
     return out
 
 
-def _is_missing(v) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
+def auto_task(column: Column) -> tuple:
+    """The task a target column asks for under ``task='auto'``, and why.
+
+    A float target is regression; a string or bool target is classification; an integer
+    target is classification only with at most ``MAX_AUTO_CLASSES`` (20) distinct values
+    *and* at least ``MIN_ROWS_PER_CLASS`` (5) rows per value on average, otherwise
+    regression.
+
+    Returns
+    -------
+    task : {'classification', 'regression'}
+    reason : str
+        E.g. ``"3 distinct integer values, 50 rows each on average"``.
+    """
+    if column.kind in ("string", "bool"):
+        return "classification", f"{column.kind} values"
+    if column.kind == "float":
+        return "regression", "float values"
+    if column.kind != "integer":
+        raise DataError(f"column {column.name!r} holds {column.kind} values and cannot be a "
+                        f"target")
+    present = column.values[~column.missing]
+    k = int(np.unique(present).size)
+    per = present.size / max(k, 1)
+    reason = f"{k} distinct integer values, {per:.3g} rows each on average"
+    if k <= MAX_AUTO_CLASSES and per >= MIN_ROWS_PER_CLASS:
+        return "classification", reason
+    return "regression", reason + (f" (more than {MAX_AUTO_CLASSES})" if k > MAX_AUTO_CLASSES
+                                   else f" (fewer than {MIN_ROWS_PER_CLASS})")
 
 
-def _where(source, name, i):
-    return f"{source}: column {name!r}, data row {i + 1} ({_ROW_NOTE})"
+def _first_missing(column, where, what="missing value"):
+    if column.missing.any():
+        i = int(np.flatnonzero(column.missing)[0])
+        raise DataError(f"{where(i)}: {what} (empty cell or one of NA, NaN, nan, N/A, null, "
+                        f"?)")
 
 
-def _parse_numeric(col, name, source):
-    """(float64 values, None) if every cell is a number, else (None, (row, raw) of the first
-    non-numeric cell). Missing cells (None, empty) raise DataError."""
-    if col.dtype.kind in "biuf":
-        return col.astype(np.float64), None
-    if col.dtype.kind == "O":
-        missing = np.flatnonzero(np.equal(col, None))
-        if missing.size:  # float(None) would quietly give NaN
-            i = int(missing[0])
-            raise DataError(f"{_where(source, name, i)}: missing value (empty cell or null)")
-    try:
-        return np.array(col, dtype=np.float64), None
-    except (ValueError, TypeError):
-        pass
-    for i, v in enumerate(col.tolist()):
-        if _is_missing(v):
-            raise DataError(f"{_where(source, name, i)}: missing value (empty cell or null)")
-        try:
-            float(v)
-        except (ValueError, TypeError):
-            return None, (i, v)
-    raise DataError(f"{source}: column {name!r} could not be read as numbers")  # pragma: no cover
-
-
-def _check_finite(values, col, name, source, dtype=np.float64):
+def _check_finite(column, where, dtype=np.float32):
     with np.errstate(over="ignore"):
-        bad = np.flatnonzero(~np.isfinite(values.astype(dtype, copy=False)))
+        cast = column.values.astype(dtype)
+    bad = np.flatnonzero(~np.isfinite(cast) & ~column.missing)
     if bad.size:
         i = int(bad[0])
-        raw = col[i].item() if isinstance(col[i], np.generic) else col[i]
-        what = (f"overflows {np.dtype(dtype).name}" if np.isfinite(values[i])
-                else "is not finite (NaN or inf)")
-        raise DataError(f"{_where(source, name, i)}: value {raw!r} {what}; "
-                        f"remove or impute it")
+        v = column.values[i]
+        what = (f"overflows {np.dtype(dtype).name}" if np.isfinite(v)
+                else "is not finite (inf)")
+        raise DataError(f"{where(i)}: value {str(column.cell(i))!r} {what}; remove or impute "
+                        f"it")
 
 
-def feature_column(col, name, source) -> np.ndarray:
-    """Validate one feature column: numeric and finite. Returns float64 values."""
-    values, bad = _parse_numeric(col, name, source)
-    if bad is not None:
-        i, v = bad
-        raise DataError(f"{_where(source, name, i)}: non-numeric value {v!r} in a feature column; "
-                        f"encode it first (one-hot for categories, ordinal for ordered levels) "
-                        f"or drop the column")
-    _check_finite(values, col, name, source, np.float32)
-    return values
+def encode_target(column: Column, task: str, where) -> tuple:
+    """Encode a target column (no missing cells allowed).
 
-
-def target_column(col, name, source, task="auto"):
-    """Validate and encode a target column.
+    Parameters
+    ----------
+    column : Column
+    task : {'auto', 'classification', 'regression'}
+    where : callable
+        ``where(i)`` names row ``i`` in messages.
 
     Returns
     -------
     y : ndarray of shape (n,)
         int64 class indices (classification) or float32 values (regression).
     classes : list or None
+        Sorted labels: str, int, bool or float.
     task : {'classification', 'regression'}
-
-    Notes
-    -----
-    ``task='auto'`` picks classification when the target is non-numeric (strings,
-    booleans) or integer-valued with at most ``MAX_AUTO_CLASSES`` (20) distinct values,
-    and regression otherwise.
     """
     check_task(task)
-    values, bad = _parse_numeric(col, name, source)
-    if bad is not None:  # labels
-        if task == "regression":
-            i, v = bad
-            raise DataError(f"{_where(source, name, i)}: non-numeric target {v!r}; "
-                            f"task='regression' needs numbers (use task='classification')")
-        cells = col.tolist()
-        for i, v in enumerate(cells):
-            if _is_missing(v):
-                raise DataError(f"{_where(source, name, i)}: missing value (empty cell or "
-                                f"null) in the target")
-        labels = np.array([str(v).strip() for v in cells])
-        classes, y = np.unique(labels, return_inverse=True)
-        return y.astype(np.int64).ravel(), classes.tolist(), "classification"
-    _check_finite(values, col, name, source)
-    integral = bool(np.all(values == np.round(values)))
+    if column.kind in ("date", "empty"):
+        raise DataError(f"{where(0).split(', data row')[0]}: the target holds "
+                        f"{'dates' if column.kind == 'date' else 'no values'}")
+    _first_missing(column, where, "missing value in the target")
     if task == "auto":
-        is_label = col.dtype.kind == "b" or (
-            integral and np.unique(values).size <= MAX_AUTO_CLASSES)
-        task = "classification" if is_label else "regression"
+        task = auto_task(column)[0]
+    if column.kind == "string":
+        if task == "regression":
+            i = 0
+            raise DataError(f"{where(i)}: non-numeric target {column.cell(i)!r}; "
+                            f"task='regression' (--task regression) needs numbers")
+        classes, y = np.unique(column.values.astype(str), return_inverse=True)
+        return y.astype(np.int64).ravel(), classes.tolist(), task
+    _check_finite(column, where, np.float64)
     if task == "regression":
-        return values.astype(np.float32), None, "regression"
-    if not integral:
+        return column.values.astype(np.float32), None, task
+    values = column.values
+    if column.kind == "float" and not np.all(values == np.round(values)):
         i = int(np.flatnonzero(values != np.round(values))[0])
-        raise DataError(f"{_where(source, name, i)}: class labels must be integers or strings, "
-                        f"got {col[i]!r}; use task='regression' for a continuous target")
-    classes, y = np.unique(values.astype(np.int64), return_inverse=True)
-    if col.dtype.kind == "b":
-        return y.astype(np.int64).ravel(), [bool(c) for c in classes], "classification"
-    return y.astype(np.int64).ravel(), classes.tolist(), "classification"
+        raise DataError(f"{where(i)}: class labels must be integers or strings, got "
+                        f"{column.cell(i)!r}; use task='regression' (--task regression) for a "
+                        f"continuous target")
+    classes, y = np.unique(values, return_inverse=True)
+    cast = {"bool": bool, "integer": int}.get(column.kind, float)
+    return y.astype(np.int64).ravel(), [cast(c) for c in classes], task
 
 
-def build_table(names, columns, target=None, task="auto", source=None) -> Table:
-    """Validate named columns and assemble a :class:`Table`.
+def array_column(values, name) -> Column:
+    """A :class:`Column` of a 1-D array (numbers, booleans or strings)."""
+    return Frame.from_arrays({name: np.asarray(values)})[name] if np.asarray(values).dtype \
+        .kind in "biuf" else classify_cells(name, object_array(np.asarray(values).tolist()))
+
+
+def target_column(col, name, source, task="auto"):
+    """Validate and encode a target array (see :func:`encode_target`)."""
+    column = array_column(col, name)
+    return encode_target(column, task, lambda i: f"{source}: column {name!r}, data row "
+                                                 f"{i + 1} ({_ROW_NOTE})")
+
+
+def _first_non_number(column):
+    for i in np.flatnonzero(~column.missing).tolist():
+        try:
+            float(column.values[i].replace(",", "."))
+        except ValueError:
+            return i
+    return int(np.flatnonzero(~column.missing)[0])  # pragma: no cover
+
+
+def feature_matrix(frame: Frame, names) -> np.ndarray:
+    """The columns ``names`` as a float32 matrix; they must be numeric, present, finite."""
+    X = np.empty((frame.n_rows, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        column = frame[name]
+        where = lambda i, name=name: frame.where(name, i)  # noqa: E731
+        if column.kind in ("string", "date"):
+            i = _first_non_number(column)
+            raise DataError(f"{where(i)}: non-numeric value {column.cell(i)!r} in a feature "
+                            f"column; one-hot encode it (TablePreprocessor, as 'chainrule "
+                            f"train' does) or drop the column")
+        _first_missing(column, where)
+        _check_finite(column, where)
+        X[:, j] = column.values
+    return X
+
+
+def frame_table(frame: Frame, target=None, task="auto") -> Table:
+    """A :class:`Table` of a frame with numeric, complete feature columns (strict).
 
     Parameters
     ----------
-    names : list of str
-    columns : list of ndarray of shape (n_rows,)
-        Numeric arrays, or object/str arrays of cells (``None`` or ``''`` = missing).
+    frame : Frame
     target : str or None
         The target column; ``None`` means every column is a feature.
     task : {'auto', 'classification', 'regression'}
-    source : str
-        Named in every error message.
     """
     check_task(task)
-    names = [str(n) for n in names]
-    if target is not None and target not in names:
-        raise DataError(f"{source}: target column {target!r} not found; "
+    names = frame.names
+    if target is not None and target not in frame:
+        raise DataError(f"{frame.source}: target column {target!r} not found; "
                         f"available columns: {names}")
-    features = [j for j, n in enumerate(names) if n != target]
+    features = [n for n in names if n != target]
     if not features:
-        raise DataError(f"{source}: no feature columns (only the target {target!r})")
-    n = len(columns[0])
-    X = np.empty((n, len(features)), dtype=np.float32)
-    for out_j, j in enumerate(features):
-        X[:, out_j] = feature_column(columns[j], names[j], source)
-    y = classes = found_task = None
+        raise DataError(f"{frame.source}: no feature columns (only the target {target!r})")
+    X = feature_matrix(frame, features)
+    y = classes = found = None
     if target is not None:
-        j = names.index(target)
-        y, classes, found_task = target_column(columns[j], target, source, task)
-    return Table(X=X, y=y, feature_names=[names[j] for j in features], target_name=target,
-                 classes=classes, source=None if source is None else str(source), task=found_task)
+        y, classes, found = encode_target(frame[target], task,
+                                          lambda i: frame.where(target, i))
+    return Table(X=X, y=y, feature_names=features, target_name=target, classes=classes,
+                 source=frame.source, task=found)

@@ -37,7 +37,8 @@ def test_csv_string_labels_are_encoded_with_sorted_classes(tmp_path):
 def test_csv_without_target_and_tsv(tmp_path):
     t = read_csv(_write(tmp_path, "a,b\n1,2\n3,4\n"))
     assert t.y is None and t.X.tolist() == [[1, 2], [3, 4]] and t.feature_names == ["a", "b"]
-    t = read_table(_write(tmp_path, "a\tb\n1\t2\n3\t4\n", "data.tsv"), target="b")
+    t = read_table(_write(tmp_path, "a\tb\n1\t2\n3\t4\n", "data.tsv"), target="b",
+                   task="classification")
     assert t.X.ravel().tolist() == [1, 3] and t.y.tolist() == [0, 1]
 
 
@@ -69,7 +70,8 @@ def test_task_auto_rule(tmp_path):
     ("a,b\n1,2\n3,4,5\n", "data row 2 has 3 fields"),
     ("a,b\n1,2\n3,red\n", r"column 'b', data row 2 .*non-numeric value 'red'.*one-hot"),
     ("a,b\n1,2\n,4\n", r"column 'a', data row 2 .*missing value"),
-    ("a,b\n1,2\n3,4\n5,nan\n", r"column 'b', data row 3 .*'nan' is not finite"),
+    ("a,b\n1,2\n3,4\n5,nan\n", r"column 'b', data row 3 .*missing value"),
+    ("a,b\n1,2\n3,4\n5,NA\n", r"column 'b', data row 3 .*missing value"),
     ("a,b\n1,inf\n", r"column 'b', data row 1 .*not finite"),
     ("a,b\n1,1e39\n", r"column 'b', data row 1 .*overflows float32"),
     ("a,a\n1,2\n", "duplicate column name 'a'"),
@@ -90,8 +92,10 @@ def test_csv_target_problems(tmp_path):
     bad = "a,y\n1,cat\n2,\n"
     with pytest.raises(DataError, match=r"column 'y', data row 2 .*missing value"):
         read_csv(_write(tmp_path, bad), target="y")
-    with pytest.raises(DataError, match=r"column 'y', data row 1 .*not finite"):
+    with pytest.raises(DataError, match=r"column 'y', data row 1 .*missing value in the target"):
         read_csv(_write(tmp_path, "a,y\n1,nan\n2,3\n"), target="y")
+    with pytest.raises(DataError, match=r"column 'y', data row 2 .*'inf' is not finite"):
+        read_csv(_write(tmp_path, "a,y\n1,2\n2,inf\n"), target="y")
     with pytest.raises(DataError, match="no feature columns"):
         read_csv(_write(tmp_path, "y\n1\n"), target="y")
     with pytest.raises(DataError, match="no such file"):
@@ -120,7 +124,8 @@ def test_parquet_matches_csv_rules(tmp_path):
             read_parquet(path, target=target)
 
     bad({"a": [1.0, None, 3.0]}, r"column 'a', data row 2 .*missing value")
-    bad({"a": [1.0, 2.0, float("nan")]}, r"column 'a', data row 3 .*not finite")
+    bad({"a": [1.0, 2.0, float("nan")]}, r"column 'a', data row 3 .*missing value")
+    bad({"a": [1.0, 2.0, float("inf")]}, r"column 'a', data row 3 .*not finite")
     bad({"a": ["x", "y"], "t": [1, 2]}, r"column 'a', data row 1 .*non-numeric value 'x'", "t")
     bad({"a": [1.0]}, r"'t' not found; available columns: \['a'\]", "t")
     bad({"a": pa.array([], pa.float64())}, "no data rows")
@@ -208,7 +213,7 @@ def test_npy_bad_inputs(tmp_path):
 
 def test_read_table_unknown_extension_lists_supported(tmp_path):
     path = _write(tmp_path, "a\n1\n", "data.xlsx")
-    with pytest.raises(DataError, match=r"'.xlsx'.*\.csv, \.tsv, \.parquet, \.pq, \.npy, \.npz"):
+    with pytest.raises(DataError, match=r"'.xlsx'.*\.csv, \.tsv, \.txt, \.parquet, \.pq, \.npy"):
         read_table(path)
     with pytest.raises(DataError, match="read_npy"):
         np.save(tmp_path / "X.npy", np.ones((2, 2)))
