@@ -56,8 +56,11 @@ def build_model_graph(g: GraphBuilder, model, x: str) -> str:
 
 
 def finish_output(g: GraphBuilder, value: str, name: str) -> str:
-    """Make the value ``value`` available under the graph output name ``name``."""
-    g.reserve(name)
+    """Make the value ``value`` available under the graph output name ``name``.
+
+    ``name`` must have been reserved (``g.reserve``) before the graph was built, so that
+    no other value took it.
+    """
     if g.produced(value):
         g.rename(value, name)
     else:  # the graph input or a constant: an output needs a node of its own
@@ -122,6 +125,7 @@ def export(model, path, example_input, *, opset: int = DEFAULT_OPSET,
     (out_name,) = _names(output_names, "output_names")
     g = GraphBuilder(opset, x.dtype)
     g.reserve(in_name)
+    g.reserve(out_name)
     g.examples[in_name] = x
     y = build_model_graph(g, model, in_name)
     out = finish_output(g, y, out_name)

@@ -1,0 +1,75 @@
+"""Predictor graphs: raw rows -> scaling -> network -> head, against chainrule's own answers."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.train.heads import make_head
+
+onnx = pytest.importorskip("onnx", reason="needs onnx: pip install 'chainrule[onnx]'")
+ort = pytest.importorskip("onnxruntime",
+                          reason="needs onnxruntime: pip install 'chainrule[onnx]'")
+
+from chainrule.onnx.pipeline import export_pipeline  # noqa: E402
+
+TOL = 1e-5
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+HEADS = [("softmax", 4, ["ant", "bee", "cat", "dog"]), ("ovr", 3, [10, 20, 30]),
+         ("binary", 2, ["no", "yes"]), ("regression", 1, None), ("regression", 2, None)]
+
+
+@pytest.mark.parametrize("head_name,k,classes", HEADS,
+                         ids=["softmax", "ovr", "binary", "regression", "regression-2"])
+def test_pipeline_matches_chainrule(head_name, k, classes, tmp_path):
+    rng = np.random.default_rng(0)
+    d = 5
+    if head_name == "regression":
+        head = make_head("regression", n_outputs=k)
+    else:
+        # two classes always make the binary head (one logit)
+        head = make_head("classification", n_classes=k,
+                         head="softmax" if head_name == "binary" else head_name)
+        assert head.name == head_name
+    model = nn.MLP(d, (16,), head.n_outputs, "tanh")
+    mean, scale = rng.normal(50, 20, size=d), rng.uniform(1, 30, size=d)
+    target = (np.array([100.0] * k), np.array([7.0] * k)) if head_name == "regression" \
+        else None
+    path = tmp_path / "m.onnx"
+    export_pipeline(model, path, n_features=d, head=head.name, n_outputs=head.n_outputs,
+                    classes=classes, scaler=(mean, scale), target_scaler=target)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    sess = session(path)
+    assert [i.name for i in sess.get_inputs()] == ["features"]
+    for n in (1, 7, 256):
+        X = rng.normal(50, 40, size=(n, d)).astype(np.float32)
+        got = dict(zip([o.name for o in sess.get_outputs()],
+                       sess.run(None, {"features": X})))
+        Xs = ((X - mean) / scale).astype(np.float32)
+        model.eval()
+        with cr.no_grad():
+            out = model(Xs).numpy()
+        if head_name == "regression":
+            want = out * target[1].astype(np.float32) + target[0].astype(np.float32)
+            want = want.reshape(-1) if k == 1 else want
+            assert set(got) == {"prediction"}
+            np.testing.assert_allclose(got["prediction"], want, rtol=TOL, atol=TOL)
+            continue
+        assert set(got) == {"label", "probabilities"}
+        np.testing.assert_allclose(got["probabilities"], head.proba(out), rtol=TOL, atol=TOL)
+        np.testing.assert_array_equal(got["label"], np.asarray(classes)[head.predict(out)])
+
+
+def test_pipeline_refuses_a_head_that_does_not_fit(tmp_path):
+    with pytest.raises(cr.onnx.OnnxExportError, match=r"softmax head needs network outputs "
+                                                      r"of shape \(batch, 3\)"):
+        export_pipeline(nn.Linear(4, 2), tmp_path / "m.onnx", n_features=4, head="softmax",
+                        n_outputs=3)
+    with pytest.raises(cr.onnx.OnnxExportError, match="head must be one of"):
+        export_pipeline(nn.Linear(4, 2), tmp_path / "m.onnx", n_features=4, head="svm")
+    assert not (tmp_path / "m.onnx").exists()

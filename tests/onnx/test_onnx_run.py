@@ -1,0 +1,100 @@
+"""Runs of ``chainrule train`` exported whole: onnxruntime on raw rows equals ``chainrule predict``.
+
+One small run per kind the CLI makes (softmax and one-vs-all over three string classes,
+binary, regression), each trained for a few epochs in-process.
+"""
+
+import csv
+
+import numpy as np
+import pytest
+
+from chainrule import cli
+
+onnx = pytest.importorskip("onnx", reason="needs onnx: pip install 'chainrule[onnx]'")
+ort = pytest.importorskip("onnxruntime",
+                          reason="needs onnxruntime: pip install 'chainrule[onnx]'")
+
+from chainrule.onnx.pipeline import export_run  # noqa: E402
+
+FAST = ["--hidden", "6", "--epochs", "3", "--lr", "0.05", "--quiet", "--seed", "1"]
+KINDS = {
+    "softmax": ("cls.csv", "species", ["--head", "softmax"]),
+    "ovr": ("cls.csv", "species", ["--head", "ovr"]),
+    "binary": ("bin.csv", "answer", []),
+    "regression": ("reg.csv", "price", []),
+}
+
+
+def _write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{kind: (run_dir, data_file)}: the CLI's runs on raw (unscaled) features."""
+    d = tmp_path_factory.mktemp("onnx_runs")
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[100.0, -3.0, 0.5], scale=[30.0, 2.0, 0.1], size=(120, 3))
+    z = (X[:, 0] - 100) / 30 + (X[:, 1] + 3) / 2 + 0.3 * rng.normal(size=120)
+    k = np.digitize(z, np.quantile(z, [1 / 3, 2 / 3]))
+    species = np.array(["cat", "dog", "emu"])[k]
+    _write(d / "cls.csv", ["a", "b", "c", "species"], [[*x, s] for x, s in zip(X, species)])
+    _write(d / "bin.csv", ["a", "b", "c", "answer"],
+           [[*x, "yes" if s == "dog" else "no"] for x, s in zip(X, species)])
+    price = X @ [2.0, -30.0, 100.0] + 5 * rng.normal(size=120)
+    _write(d / "reg.csv", ["a", "b", "c", "price"], [[*x, p] for x, p in zip(X, price)])
+    out = {}
+    for kind, (data, target, extra) in KINDS.items():
+        run_dir = d / kind
+        code = cli.main(["train", "--data", str(d / data), "--target", target, *FAST, *extra,
+                         "--out", str(run_dir)])
+        assert code == 0
+        out[kind] = (run_dir, d / data)
+    return out
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
+    run_dir, data = runs[kind]
+    path = tmp_path / f"{kind}.onnx"
+    export_run(run_dir, path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rows = _read(data)
+    X = np.array([[float(r[c]) for c in ("a", "b", "c")] for r in rows], dtype=np.float32)
+    # batch sizes 1, 7 and all 120 rows, as raw feature rows
+    for n in (1, 7, len(rows)):
+        sub = tmp_path / f"rows{n}.csv"
+        _write(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
+        args = ["--proba"] if kind != "regression" else []
+        assert cli.main(["predict", str(run_dir), "--data", str(sub), *args,
+                         "--out", str(tmp_path / "pred.csv")]) == 0
+        pred = _read(tmp_path / "pred.csv")
+        got = dict(zip([o.name for o in sess.get_outputs()],
+                       sess.run(None, {"features": X[:n]})))
+        if kind == "regression":
+            np.testing.assert_allclose(got["prediction"], [float(p["price"]) for p in pred],
+                                       rtol=1e-5, atol=1e-5)
+            continue
+        labels = [c for c in pred[0] if c.startswith("proba_")]
+        want = np.array([[float(p[c]) for c in labels] for p in pred])
+        np.testing.assert_allclose(got["probabilities"], want, rtol=1e-5, atol=1e-5)
+        assert got["label"].tolist() == [p["prediction"] for p in pred]
+        assert [f"proba_{c}" for c in eval_classes(path)] == labels
+
+
+def eval_classes(path):
+    """The class labels the exported file records in its metadata."""
+    import json
+
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return json.loads(props["classes"])
