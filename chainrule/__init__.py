@@ -11,6 +11,7 @@ array([2., 4., 6.], dtype=float32)
 from . import autograd, data, functional, io, nn, optim, train  # noqa: F401
 from ._version import __version__
 from .backend import get_rng, manual_seed
+from .device import Device, DeviceError, cuda, device, get_default_device, set_default_device
 from .errors import ChainruleError, DataError, ModelFileError
 from .gradcheck import gradcheck
 from .io import load, save
@@ -48,4 +49,5 @@ __all__ = [
     "get_rng", "gradcheck", "functional", "nn", "optim", "data", "train", "io", "onnx", "save",
     "load",
     "ChainruleError", "DataError", "ModelFileError", "__version__",
+    "Device", "DeviceError", "device", "cuda", "get_default_device", "set_default_device",
 ]

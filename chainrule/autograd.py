@@ -21,6 +21,7 @@ import operator
 
 import numpy as np
 
+from .device import check_same_device
 from .ops._util import writeable
 
 _grad_enabled = True
@@ -96,6 +97,11 @@ def apply(op, *inputs, **options):
         msg = str(e)
         name = op.__name__
         raise ValueError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    except TypeError:
+        # Array libraries refuse operands from two devices with a TypeError of their
+        # own; name the op and both devices instead (free on the normal path).
+        check_same_device(op.__name__, [None if t is None else t.data for t in inputs])
+        raise
     if isinstance(out, np.generic):  # NumPy reduces to a scalar; a Tensor holds an array
         out = np.asarray(out)
     result = Tensor(out)
@@ -147,7 +153,7 @@ def _accumulate_leaf(node, g, owned):
         g, owned = g.astype(node.data.dtype), True
     if node.grad is None:
         # NOTE: .grad never aliases another array: a shared gradient is copied.
-        node.grad = g if owned and g.flags.writeable else g.copy(order="K")
+        node.grad = g if owned and writeable(g) else g.copy(order="K")
     else:
         node.grad += g
 

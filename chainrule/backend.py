@@ -47,13 +47,83 @@ def _tune_allocator():
 ALLOCATOR_TUNED = _tune_allocator()
 
 
+#: Device array types other than ``numpy.ndarray``: ``(array type, array module)`` pairs.
+#: CuPy's is here when CuPy imports; :func:`register_backend` adds others (tests
+#: register a NumPy-backed stand-in so the device path runs on any machine).
+_DEVICE_TYPES: tuple = ()
+#: Device type name ("cuda", ...) -> backend description, see :func:`register_backend`.
+BACKENDS: dict = {}
+
+
 def array_module(*arrays):
-    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``."""
-    if _cupy is not None:
+    """Return the array module of the first device array among ``arrays``, else ``numpy``.
+
+    ``cupy`` for a CuPy array; NumPy for host arrays and Python scalars.
+    """
+    for t, xp in _DEVICE_TYPES:
         for a in arrays:
-            if isinstance(a, _cupy.ndarray):
-                return _cupy
+            if isinstance(a, t):
+                return xp
     return np
+
+
+def is_device_array(a) -> bool:
+    """True for an array that lives on a device (a CuPy array, not a NumPy one)."""
+    for t, _ in _DEVICE_TYPES:
+        if isinstance(a, t):
+            return True
+    return False
+
+
+class Backend:
+    """How to reach one kind of device: its array module, array type and transfers.
+
+    Parameters
+    ----------
+    name : str
+        The device type, as written in ``cr.device("name:index")``.
+    xp : module
+        The array module (NumPy's API) whose arrays live on the device.
+    array_type : type
+        The type of its arrays.
+    to_host : callable
+        ``to_host(array) -> numpy.ndarray`` (a copy).
+    from_host : callable
+        ``from_host(ndarray, index) -> array`` on device ``index``.
+    index_of : callable
+        ``index_of(array) -> int``: the device an array lives on.
+    device_count : callable
+        ``device_count() -> int``: devices of this type present (0: unavailable).
+    """
+
+    def __init__(self, name, xp, array_type, to_host, from_host, index_of, device_count):
+        self.name, self.xp, self.array_type = name, xp, array_type
+        self.to_host, self.from_host = to_host, from_host
+        self.index_of, self.device_count = index_of, device_count
+
+
+def register_backend(backend: Backend) -> None:
+    """Make a device type known to chainrule (``cr.device(backend.name)``)."""
+    global _DEVICE_TYPES
+    BACKENDS[backend.name] = backend
+    _DEVICE_TYPES = tuple((b.array_type, b.xp) for b in BACKENDS.values())
+
+
+def _cupy_count():
+    try:
+        return _cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # no driver, no GPU
+        return 0
+
+
+def _cupy_from_host(a, index):
+    with _cupy.cuda.Device(index):
+        return _cupy.asarray(a)
+
+
+if _cupy is not None:  # pragma: no cover - needs CuPy
+    register_backend(Backend("cuda", _cupy, _cupy.ndarray, _cupy.asnumpy, _cupy_from_host,
+                             lambda a: a.device.id, _cupy_count))
 
 
 def is_float(dtype) -> bool:

@@ -6,11 +6,10 @@ the graph. Every loss takes ``reduction='mean' | 'sum' | 'none'``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import ops
 from .autograd import apply
-from .backend import get_rng
+from .backend import array_module, get_rng
+from .device import device_of, to_device
 from .tensor import Tensor, as_array, as_tensor, axis_arg, operand
 
 __all__ = [
@@ -31,7 +30,7 @@ def _t(x):
 
 def _target(t, like):
     """A target as a plain array; float targets take the input's dtype."""
-    arr = t.data if isinstance(t, Tensor) else as_array(t, None)
+    arr = t.data if isinstance(t, Tensor) else as_array(t, None, array_module(like.data))
     if arr.dtype.kind in "fb" and like.dtype.kind == "f" and arr.dtype != like.dtype:
         arr = arr.astype(like.dtype)
     return arr
@@ -48,7 +47,8 @@ def _pair(a, b):
 def _array(x, like):
     if x is None:
         return None
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    arr = x.data if isinstance(x, Tensor) else x
+    arr = array_module(like.data).asarray(arr)  # host weights move to the input's device
     return arr.astype(like.dtype, copy=False) if arr.dtype != like.dtype else arr
 
 
@@ -127,8 +127,9 @@ def clip(x, lo=None, hi=None):
 
 def where(cond, a, b):
     """Elementwise ``a if cond else b``; the gradient flows to the branch taken."""
-    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
-    return apply(ops.arithmetic.where, *_pair(a, b), cond=cond.astype(bool, copy=False))
+    a, b = _pair(a, b)
+    cond = cond.data if isinstance(cond, Tensor) else array_module(a.data).asarray(cond)
+    return apply(ops.arithmetic.where, a, b, cond=cond.astype(bool, copy=False))
 
 
 def concat(tensors, axis=0):
@@ -201,7 +202,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         rm = _array(running_mean, x).reshape(shape)
         rv = _array(running_var, x).reshape(shape)
-        y = (x - Tensor(rm)) * Tensor(1 / np.sqrt(rv + eps))
+        y = (x - Tensor(rm)) * Tensor(1 / array_module(rv).sqrt(rv + eps))
         if w is not None:
             y = y * w
         if b is not None:
@@ -223,10 +224,13 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     if running_mean is not None:
         rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
         rv = running_var.data if isinstance(running_var, Tensor) else running_var
+        mean, var = stats["mean"], stats["var"]
+        if type(mean) is not type(rm):  # running statistics kept on another device
+            mean, var = to_device(mean, device_of(rm)), to_device(var, device_of(rm))
         rm *= 1 - momentum
-        rm += momentum * stats["mean"].reshape(rm.shape)
+        rm += momentum * mean.reshape(rm.shape)
         rv *= 1 - momentum
-        rv += momentum * stats["var"].reshape(rv.shape) * (n / (n - 1))
+        rv += momentum * var.reshape(rv.shape) * (n / (n - 1))
     return y
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .device import device_of, to_device, to_host
 from .tensor import Tensor, no_grad
 
 
@@ -37,6 +38,7 @@ def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     r = np.random.default_rng(seed).standard_normal(out.shape)
+    r = to_device(r, device_of(out.data))  # the projection lives where the output does
 
     def scalar():
         with no_grad():
@@ -45,11 +47,11 @@ def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     (out * Tensor(r)).sum().backward()
     for i in checked:
         t = inputs[i]
-        analytic = np.zeros_like(t.data) if t.grad is None else t.grad
+        analytic = np.zeros(t.shape) if t.grad is None else to_host(t.grad)
         if analytic.shape != t.shape:
             raise AssertionError(f"gradcheck: input {i} (shape {t.shape}) got a gradient of "
                                  f"shape {analytic.shape}")
-        numeric = np.zeros_like(t.data)
+        numeric = np.zeros(t.shape, dtype=t.dtype)
         flat = t.data.reshape(-1)
         for j in range(flat.size):
             orig = flat[j]

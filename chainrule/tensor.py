@@ -16,7 +16,9 @@ import numpy as np
 
 from . import autograd, ops
 from .autograd import apply, enable_grad, is_grad_enabled, no_grad, run_backward
-from .backend import DEFAULT_FLOAT, array_module, get_rng, is_float
+from .backend import DEFAULT_FLOAT, array_module, get_rng, is_device_array, is_float
+from .device import device as as_device
+from .device import device_of, get_default_device, is_device_spec, to_device, to_host
 
 __all__ = ["Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
            "randn", "rand", "arange", "apply", "no_grad", "enable_grad", "is_grad_enabled",
@@ -111,7 +113,64 @@ class Tensor:
     def numpy(self):
         """The data as a NumPy array (copied to the host if it lives on a GPU)."""
         d = self.data
-        return d if isinstance(d, np.ndarray) else d.get()
+        return d if isinstance(d, np.ndarray) else to_host(d)
+
+    @property
+    def device(self):
+        """The :class:`~chainrule.device.Device` holding the data (``cpu`` or ``cuda:N``)."""
+        return device_of(self.data)
+
+    def to(self, *args, device=None, dtype=None):
+        """This tensor on another device and/or in another dtype (``self`` when nothing changes).
+
+        ``x.to("cuda")``, ``x.to(np.float64)``, ``x.to("cuda", np.float64)`` as in
+        PyTorch. The move is differentiable: the gradient flows back to the source
+        device.
+
+        Parameters
+        ----------
+        *args : str, Device or dtype
+            A device, a dtype, or both (device first).
+        device : str or Device, optional
+        dtype : dtype, optional
+
+        Examples
+        --------
+        >>> x = cr.tensor([1.0, 2.0])
+        >>> x.to("cpu") is x
+        True
+        """
+        for a in args:
+            if is_device_spec(a):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = out.astype(dtype)
+        if device is None:
+            return out
+        dst = as_device(device)
+        src = device_of(out.data)
+        if dst == src:
+            return out
+
+        def op(a):
+            def backward(g, needs):
+                return (to_device(g, src),)
+
+            return to_device(a, dst), backward
+
+        op.__name__ = "to"
+        return apply(op, out)
+
+    def cpu(self):
+        """``to("cpu")``."""
+        return self.to(device="cpu")
+
+    def cuda(self, index=0):
+        """``to(f"cuda:{index}")``."""
+        return self.to(device=f"cuda:{index}")
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -240,32 +299,32 @@ class Tensor:
 
     def __getitem__(self, index):
         if not (self.requires_grad and autograd._grad_enabled):  # no graph: plain indexing
-            out = self.data[_index(index)]
+            out = self.data[_index(index, self.data)]
             return Tensor(np.asarray(out) if isinstance(out, np.generic) else out)
-        return apply(ops.shape.getitem, self, index=_index(index))
+        return apply(ops.shape.getitem, self, index=_index(index, self.data))
 
     # comparisons give boolean tensors and are never differentiated
-    def _compare(self, other, fn):
+    def _compare(self, other, name):
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor(fn(self.data, other))
+        return Tensor(getattr(array_module(self.data, other), name)(self.data, other))
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, "less")
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, "less_equal")
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, "greater")
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, "greater_equal")
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, "equal")
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, "not_equal")
 
     # ------------------------------------------------------------- methods
     # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
@@ -363,14 +422,16 @@ def axis_arg(axis, dim=None):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def _index(index):
-    """Tensors inside an index become arrays."""
-    if isinstance(index, Tensor):
-        return index.data
+def _index(index, data):
+    """Tensors inside an index become arrays; index arrays go to ``data``'s device."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
+        return tuple(_index(i, data) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    if isinstance(index, np.ndarray) and not isinstance(data, np.ndarray):
+        index = array_module(data).asarray(index)
     return index
 
 
@@ -392,7 +453,7 @@ def as_array(data, dtype, xp=np):
     """``data`` as a numeric array (Python floats become float32, see :func:`tensor`)."""
     if isinstance(data, Tensor):
         data = data.data
-    keep_float64 = isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
+    keep_float64 = isinstance(data, np.ndarray) or is_device_array(data)
     if dtype is None:
         try:
             arr = xp.asarray(data)
@@ -416,7 +477,7 @@ def as_array(data, dtype, xp=np):
                         f"({e})") from None
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data, dtype=None, requires_grad=False, device=None):
     """Create a tensor from array-like data (copied).
 
     Parameters
@@ -428,6 +489,10 @@ def tensor(data, dtype=None, requires_grad=False):
     requires_grad : bool, default False
         Record ops on this tensor so that ``backward`` fills its ``grad``. Only
         floating-point tensors can require gradients.
+    device : str or Device, optional
+        Where the tensor lives (``"cpu"``, ``"cuda"``, ``"cuda:1"``). By default
+        device arrays (CuPy) stay where they are and host data goes to the default
+        device (the CPU, see :func:`chainrule.set_default_device`).
 
     Examples
     --------
@@ -437,18 +502,32 @@ def tensor(data, dtype=None, requires_grad=False):
     array([[2., 4.]], dtype=float32)
     """
     arr = as_array(data, dtype, array_module(getattr(data, "data", data)))
-    arr = arr.copy()
+    moved = _place(arr, device)
+    arr = moved.copy() if moved is arr else moved
     if requires_grad and not is_float(arr.dtype):
         raise ValueError(f"tensor(): only floating-point tensors can require gradients, "
                          f"got dtype {arr.dtype}")
     return Tensor(arr, bool(requires_grad))
 
 
-def as_tensor(data, dtype=None):
-    """Wrap array-like data as a tensor without copying when it already is an array."""
+def as_tensor(data, dtype=None, device=None):
+    """Wrap array-like data as a tensor without copying when it already is an array
+    of that dtype on that device (see :func:`tensor` for the arguments)."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
-        return data
-    return Tensor(as_array(data, dtype, array_module(getattr(data, "data", data))))
+        return data if device is None else data.to(device)
+    return Tensor(_place(as_array(data, dtype, array_module(getattr(data, "data", data))),
+                         device))
+
+
+def _place(arr, device):
+    """``arr`` on ``device``; with no device, host arrays go to the default device."""
+    if device is None:
+        dev = get_default_device()
+        if dev.type == "cpu" or not isinstance(arr, np.ndarray):
+            return arr
+    else:
+        dev = as_device(device)
+    return to_device(arr, dev)
 
 
 def _shape(shape):
@@ -457,22 +536,22 @@ def _shape(shape):
     return tuple(shape)
 
 
-def _make(arr, requires_grad):
+def _make(arr, requires_grad, device=None):
     if requires_grad and not is_float(arr.dtype):
         raise ValueError(f"only floating-point tensors can require gradients, got {arr.dtype}")
-    return Tensor(arr, requires_grad)
+    return Tensor(_place(arr, device), requires_grad)
 
 
-def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
-    return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad)
+def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad, device)
 
 
-def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
-    return _make(np.ones(_shape(shape), dtype=dtype), requires_grad)
+def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    return _make(np.ones(_shape(shape), dtype=dtype), requires_grad, device)
 
 
-def full(shape, fill_value, dtype=DEFAULT_FLOAT, requires_grad=False):
-    return _make(np.full(shape, fill_value, dtype=dtype), requires_grad)
+def full(shape, fill_value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    return _make(np.full(shape, fill_value, dtype=dtype), requires_grad, device)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -483,20 +562,20 @@ def ones_like(t, dtype=None, requires_grad=False):
     return _make(array_module(t.data).ones_like(t.data, dtype=dtype), requires_grad)
 
 
-def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
     """Standard normal samples from chainrule's seeded generator."""
-    return _make(get_rng().standard_normal(_shape(shape)).astype(dtype), requires_grad)
+    return _make(get_rng().standard_normal(_shape(shape)).astype(dtype), requires_grad, device)
 
 
-def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False):
+def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
     """Uniform samples in [0, 1) from chainrule's seeded generator."""
-    return _make(get_rng().random(_shape(shape)).astype(dtype), requires_grad)
+    return _make(get_rng().random(_shape(shape)).astype(dtype), requires_grad, device)
 
 
-def arange(start, stop=None, step=1, dtype=None):
+def arange(start, stop=None, step=1, dtype=None, device=None):
     arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is not None:
         arr = arr.astype(dtype)
     elif arr.dtype.kind == "f":
         arr = arr.astype(DEFAULT_FLOAT)
-    return Tensor(arr)
+    return Tensor(_place(arr, device))

@@ -129,3 +129,14 @@ def optimizer_trajectory(cls, kwargs, grads, theta0):
         opt.step()
         out.append(p.data.copy())
     return out, opt, p
+
+
+def host(a):
+    """``a`` (an array on any device, or a Tensor) as a NumPy array, for assertions.
+
+    Tests that look at ``.grad`` or ``.data`` with NumPy go through this, so they also
+    run with ``CHAINRULE_TEST_DEVICE`` set (see conftest.py).
+    """
+    from chainrule.device import to_host
+
+    return to_host(a.data if isinstance(a, cr.Tensor) else a)

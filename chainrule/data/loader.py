@@ -19,6 +19,8 @@ import weakref
 import numpy as np
 
 from ..backend import get_rng
+from ..device import device as as_device
+from ..device import to_device
 from ..errors import DataError
 from ..tensor import Tensor
 from .dataset import ArrayDataset, Dataset
@@ -69,7 +71,7 @@ def _shutdown(stop, q, threads):
     threads.clear()
 
 
-def _as_tensors(arrays, transform):
+def _as_tensors(arrays, transform, device=None):
     arrays = list(arrays)
     x = arrays[0]
     if transform is not None:
@@ -85,6 +87,8 @@ def _as_tensors(arrays, transform):
         if a.dtype.kind == "f":  # float targets follow the features' precision
             a = a.astype(x.dtype, copy=False)
         arrays[i] = a
+    if device is not None and device.type != "cpu":  # copied here, in the prefetch thread
+        arrays = [to_device(a, device) for a in arrays]
     return tuple(Tensor(a) for a in arrays)
 
 
@@ -132,6 +136,10 @@ class DataLoader:
         with, contributing nothing). ``len(loader)``, ``state_dict()`` and resuming
         mid-epoch count global batches, so a state saved with one number of ranks
         resumes with another. Default: no sharding (``num_replicas=1, rank=0``).
+    device : str or Device, optional
+        Put each batch on this device (``"cuda"``): the copy is made while gathering
+        the batch, in the prefetch thread when ``prefetch`` is on, so it overlaps the
+        training step. Default: the CPU (host arrays).
 
     Yields
     ------
@@ -149,7 +157,7 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=32, shuffle=True, replacement=False,
                  drop_last=False, seed=None, prefetch=True, transform=None, num_replicas=None,
-                 rank=None):
+                 rank=None, device=None):
         if isinstance(dataset, Table):
             dataset = dataset.dataset()
         elif isinstance(dataset, np.ndarray):
@@ -174,6 +182,7 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.prefetch = bool(prefetch)
         self.transform = transform
+        self.device = None if device is None else as_device(device)
         self.seed = int(get_rng().integers(2**63)) if seed is None else _check_count(seed, "seed")
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -240,8 +249,10 @@ class DataLoader:
                 m = len(idx)
                 return idx[r * m // size:(r + 1) * m // size]
 
+        device = self.device
+
         def fetch(k):
-            return _as_tensors(dataset.get_batch(indices(k)), transform)
+            return _as_tensors(dataset.get_batch(indices(k)), transform, device)
 
         return fetch
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._version import __version__
 from ..backend import get_rng_state, set_rng_state
+from ..device import to_host
 from ..errors import ModelFileError
 from ..nn.module import LAYER_REGISTRY, Module
 from . import tensorfile
@@ -253,8 +254,11 @@ def _resolve(path):
     return path
 
 
-def load_with_metadata(path):
+def load_with_metadata(path, device=None):
     """Load a model file (or a run directory's model); returns ``(model, metadata)``.
+
+    ``device`` (``"cpu"``, ``"cuda"``...) is where the weights go (default: the CPU,
+    or the default device set with :func:`chainrule.set_default_device`).
 
     Everything (format, architecture, tensor names, shapes and dtypes, checksum)
     is validated before the weights are copied into the rebuilt model; any
@@ -294,16 +298,21 @@ def load_with_metadata(path):
         raise ModelFileError(f"{path}: unexpected tensors {stray[:5]} in the file")
     model.load_state_dict(stored)
     model.eval()
+    if device is not None:
+        model.to(device=device)
     return model, extra_meta
 
 
-def load(path):
+def load(path, device=None):
     """Load a model saved by :func:`save` (or a run directory's ``model.safetensors``).
 
     Parameters
     ----------
     path : str or PathLike
         A model file, or a run directory written by ``chainrule train``.
+    device : str or Device, optional
+        Where to put the weights (``"cpu"``, ``"cuda"``, ``"cuda:1"``). A model saved
+        from any device loads onto any device.
 
     Returns
     -------
@@ -318,7 +327,7 @@ def load(path):
         version, weights that do not fit the architecture). Nothing from the
         file is executed, imported or unpickled.
     """
-    return load_with_metadata(path)[0]
+    return load_with_metadata(path, device)[0]
 
 
 def save_state_dict(state, path):
@@ -331,7 +340,7 @@ def save_state_dict(state, path):
     """
     arrays = {}
     for k, v in state.items():
-        a = np.asarray(getattr(v, "data", v))
+        a = to_host(getattr(v, "data", v))
         if a.dtype == object:
             raise ValueError(f"save_state_dict: {k!r} is not a numeric array")
         arrays[str(k)] = a

@@ -24,6 +24,7 @@ import struct
 
 import numpy as np
 
+from ..device import to_host
 from ..errors import ModelFileError
 
 META_KEY = "chainrule"
@@ -117,7 +118,7 @@ def _safetensors():
 
 
 def _little_endian(a):
-    a = _contiguous(np.asarray(a))
+    a = _contiguous(to_host(a))  # device arrays (CuPy) are copied to the host
     return a.astype(a.dtype.newbyteorder("<")) if a.dtype.byteorder == ">" else a
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..backend import array_module
 from ..ops._util import check_reduction
 from ..tensor import Tensor
 from .module import Module
@@ -28,7 +29,7 @@ class _Loss(Module):
         if sample_weight is None:
             return self._loss(input, target, self.reduction)
         per = self._loss(input, target, "none")
-        w = np.asarray(getattr(sample_weight, "data", sample_weight))
+        w = _weight(sample_weight, per.data)
         if w.shape != (per.shape[0],):
             raise ValueError(f"{type(self).__name__}: sample_weight of shape {w.shape} does not "
                              f"match {per.shape[0]} samples")
@@ -50,16 +51,21 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
-def _weight(w):
-    return None if w is None else np.asarray(getattr(w, "data", w))
+def _weight(w, like=None):
+    """Weights as an array on the device of ``like`` (host when ``like`` is None)."""
+    if w is None:
+        return None
+    w = getattr(w, "data", w)
+    return np.asarray(w) if like is None else array_module(like).asarray(w)
 
 
 def _class_weight_counts(weight, per, target):
     """With class weights and class-index targets, 'mean' divides by the targets' weights."""
-    t = np.asarray(getattr(target, "data", target))
+    xp = array_module(per.data)
+    t = xp.asarray(getattr(target, "data", target))
     if weight is None or t.dtype.kind not in "iu":
         return 1
-    return weight[t].astype(per.dtype, copy=False)
+    return xp.asarray(weight)[t].astype(per.dtype, copy=False)
 
 
 class MSELoss(_Loss):

@@ -24,10 +24,20 @@ class Parameter(Tensor):
             arr = np.asarray(arr, dtype=np.float32)
         if not is_float(arr.dtype):
             raise ValueError(f"Parameter: weights must be floating point, got dtype {arr.dtype}")
-        super().__init__(arr, requires_grad)
+        super().__init__(_on_default_device(arr), requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _on_default_device(arr):
+    """New weights and buffers go to the default device (the CPU unless it was changed)."""
+    from ..device import CPU, device_of, get_default_device, to_device
+
+    dev = get_default_device()
+    if dev is CPU or device_of(arr) != CPU:
+        return arr
+    return to_device(arr, dev)
 
 
 class Module:
@@ -86,6 +96,7 @@ class Module:
 
     def register_buffer(self, name, array):
         """Register a non-trainable array (e.g. running statistics) saved in ``state_dict``."""
+        array = None if array is None else _on_default_device(array)
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
@@ -166,19 +177,54 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype=None):
-        """Convert every parameter and float buffer to ``dtype`` in place; returns self."""
-        if dtype is None:
-            return self
-        dtype = np.dtype(dtype)
+    def to(self, *args, device=None, dtype=None):
+        """Move and/or convert every parameter and buffer in place; returns self.
+
+        ``model.to("cuda")``, ``model.to(cr.device("cuda:1"))``, ``model.to(np.float64)``
+        and ``model.to("cuda", "float64")`` work as in PyTorch. Parameters keep their
+        identity (an optimizer built before the move still holds them); gradients move
+        with them; float buffers take the new dtype, integer buffers keep theirs.
+
+        Parameters
+        ----------
+        *args : str, Device or dtype
+            A device, a dtype, or both (device first).
+        device : str or Device, optional
+        dtype : dtype, optional
+        """
+        from ..device import device as as_device
+        from ..device import is_device_spec, to_device
+
+        for a in args:
+            if is_device_spec(a):
+                device = a
+            else:
+                dtype = a
+        dev = None if device is None else as_device(device)
+        dtype = None if dtype is None else np.dtype(dtype)
+
+        def move(a, grad=False):
+            if dtype is not None and is_float(a.dtype) and a.dtype != dtype:
+                a = a.astype(dtype)
+            return a if dev is None else to_device(a, dev)
+
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
-            p.grad = None
+            p.data = move(p.data)
+            if p.grad is not None:
+                p.grad = None if dtype is not None and p.grad.dtype != dtype else move(p.grad)
         for m in self.modules():
             for name, b in list(m._buffers.items()):
-                if b is not None and is_float(b.dtype):
-                    m.register_buffer(name, b.astype(dtype))
+                if b is not None:
+                    m.register_buffer(name, move(b))
         return self
+
+    def cpu(self):
+        """``to("cpu")``."""
+        return self.to(device="cpu")
+
+    def cuda(self, index=0):
+        """``to(f"cuda:{index}")``."""
+        return self.to(device=f"cuda:{index}")
 
     def float(self):
         return self.to(np.float32)
@@ -188,13 +234,19 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self):
-        """Name -> array for every parameter and buffer (copies: a snapshot)."""
+        """Name -> NumPy array for every parameter and buffer.
+
+        The arrays are host copies (a snapshot), whatever device the model is on, so
+        a state dict can be saved, compared or loaded into a model on any device.
+        """
+        from ..device import to_host
+
         out = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = p.data.copy()
+            out[name] = p.data.copy() if isinstance(p.data, np.ndarray) else to_host(p.data)
         for name, b in self.named_buffers():
             if b is not None:
-                out[name] = b.copy()
+                out[name] = b.copy() if isinstance(b, np.ndarray) else to_host(b)
         return out
 
     def load_state_dict(self, state, strict=True):

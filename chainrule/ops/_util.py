@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 
 def unbroadcast(g, shape):
     """Sum ``g`` back to ``shape``, undoing NumPy broadcasting.
@@ -59,3 +61,9 @@ def check_reduction(reduction, op):
         raise ValueError(
             f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
         )
+
+
+def errstate(xp, **kwargs):
+    """``numpy.errstate(**kwargs)`` for NumPy arrays; nothing for CuPy, which never warns."""
+    fn = getattr(xp, "errstate", None)
+    return fn(**kwargs) if fn is not None else contextlib.nullcontext()

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import math
 
+from .. import kernels
 from ..backend import array_module
+from ..kernels import on_gpu
 from ._util import writeable
 
 
 def tanh(a):
-    out = array_module(a).tanh(a)
+    xp = array_module(a)
+    out = xp.tanh(a)
 
     def backward(g, needs):
+        if on_gpu(xp):
+            return (kernels.tanh_backward(g, out),)
         return (g * (1 - out * out),)
 
     return out, backward
@@ -33,6 +38,8 @@ def sigmoid(a):
     out = stable_sigmoid(a)
 
     def backward(g, needs):
+        if on_gpu(array_module(out)):
+            return (kernels.sigmoid_backward(g, out),)
         return (g * out * (1 - out),)
 
     return out, backward
@@ -46,6 +53,8 @@ def relu(a):
         # NOTE: the gradient at exactly 0 is taken as 0 (the subgradient PyTorch uses).
         if writeable(g):
             return (xp.multiply(g, out > 0, out=g),)
+        if on_gpu(xp):
+            return (kernels.relu_backward(g, out),)
         return (g * (out > 0),)
 
     return out, backward

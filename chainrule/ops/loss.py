@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 
+from .. import kernels
 from ..backend import array_module
-from ._util import check_reduction
+from ..kernels import on_gpu
+from ._util import check_reduction, errstate
 from .activation import stable_sigmoid
 from .softmax import log_softmax_array
 
@@ -119,7 +121,7 @@ def binary_cross_entropy(p, t, reduction="mean", weight=None):
     if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
                          "use binary_cross_entropy_with_logits for logits")
-    with xp.errstate(divide="ignore"):
+    with errstate(xp, divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100)
         log_q = xp.maximum(xp.log1p(-p), -100)
     per = -(t * log_p + (1 - t) * log_q)
@@ -238,6 +240,9 @@ def _cross_entropy_indices(z, t, reduction):
     out, scale = _reduce(per, reduction)
 
     def backward(g, needs):
+        if on_gpu(xp):  # the three lines below in one kernel
+            return kernels.softmax_xent_backward(
+                e, s, t, g[:, None] if scale is None else g * scale), None
         p = e / s
         p.reshape(-1)[flat] -= 1  # p - onehot(t)
         p *= g[:, None] if scale is None else g * scale

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import host
 
 import chainrule as cr
 from chainrule import nn
@@ -17,7 +18,7 @@ def _weight(shape=(FAN_OUT, FAN_IN), dtype=np.float32):
 
 
 def _check_uniform(w, bound):
-    a = w.data.astype(np.float64)
+    a = host(w).astype(np.float64)
     assert np.all(np.abs(a) <= bound * (1 + 1e-6))
     assert np.abs(a).max() > 0.999 * bound  # the whole interval is used
     assert abs(a.mean()) < 0.01 * bound
@@ -25,7 +26,7 @@ def _check_uniform(w, bound):
 
 
 def _check_normal(w, std):
-    a = w.data.astype(np.float64)
+    a = host(w).astype(np.float64)
     assert abs(a.mean()) < 0.01 * std
     assert a.std() == pytest.approx(std, rel=0.01)
     # Gaussian, not uniform: about 4.55% of the samples lie beyond 2 std.
@@ -95,10 +96,10 @@ def test_fans_of_higher_rank_weights_include_the_receptive_field():
     w = _weight((40, 30, 5))  # (out, in, kernel): fan_in = 150, fan_out = 200
     init.xavier_uniform_(w)
     bound = math.sqrt(6 / (150 + 200))
-    assert np.all(np.abs(w.data) <= bound) and np.abs(w.data).max() > 0.99 * bound
+    assert np.all(np.abs(host(w)) <= bound) and np.abs(host(w)).max() > 0.99 * bound
     init.kaiming_uniform_(w, nonlinearity="relu")
     bound = math.sqrt(6 / 150)
-    assert np.all(np.abs(w.data) <= bound) and np.abs(w.data).max() > 0.99 * bound
+    assert np.all(np.abs(host(w)) <= bound) and np.abs(host(w)).max() > 0.99 * bound
 
 
 @pytest.mark.parametrize("fn", [init.xavier_uniform_, init.xavier_normal_,
@@ -112,12 +113,12 @@ def test_fan_based_init_needs_two_dimensions(fn):
 def test_uniform_and_normal():
     w = _weight()
     init.uniform_(w, -0.5, 1.5)
-    a = w.data.astype(np.float64)
+    a = host(w).astype(np.float64)
     assert a.min() >= -0.5 and a.max() <= 1.5
     assert a.mean() == pytest.approx(0.5, abs=0.01)
     assert a.std() == pytest.approx(2 / math.sqrt(12), rel=0.01)
     init.normal_(w, mean=3.0, std=0.2)
-    a = w.data.astype(np.float64)
+    a = host(w).astype(np.float64)
     assert a.mean() == pytest.approx(3.0, abs=0.002)
     assert a.std() == pytest.approx(0.2, rel=0.01)
 
@@ -155,8 +156,8 @@ def test_init_on_a_layer_weight():
                                 init.uniform_, init.normal_])
 def test_deterministic_under_manual_seed(fn):
     cr.manual_seed(123)
-    a = fn(_weight((8, 6))).data.copy()
-    b = fn(_weight((8, 6))).data.copy()
+    a = host(fn(_weight((8, 6)))).copy()
+    b = host(fn(_weight((8, 6)))).copy()
     cr.manual_seed(123)
     np.testing.assert_array_equal(fn(_weight((8, 6))).data, a)
     np.testing.assert_array_equal(fn(_weight((8, 6))).data, b)

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import host
 
 import chainrule as cr
 from chainrule import nn
@@ -47,14 +48,14 @@ def test_linear_is_x_wT_plus_b():
     x = _normal((5, 4)).astype(np.float32)
     out = lin(cr.tensor(x))
     assert out.shape == (5, 3) and out.dtype == np.float32
-    expected = x.astype(np.float64) @ lin.weight.data.astype(np.float64).T + lin.bias.data
+    expected = x.astype(np.float64) @ host(lin.weight).astype(np.float64).T + host(lin.bias)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_linear_accepts_arrays_and_extra_leading_axes():
     lin = nn.Linear(3, 2)
     x = _normal((2, 5, 3)).astype(np.float32)
-    expected = x @ lin.weight.data.T + lin.bias.data
+    expected = x @ host(lin.weight).T + host(lin.bias)
     np.testing.assert_allclose(lin(x).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -63,7 +64,7 @@ def test_linear_without_bias():
     assert lin.bias is None
     assert [n for n, _ in lin.named_parameters()] == ["weight"]
     x = _normal((4, 3))
-    np.testing.assert_allclose(lin(cr.tensor(x)).numpy(), x @ lin.weight.data.T, rtol=1e-5,
+    np.testing.assert_allclose(lin(cr.tensor(x)).numpy(), x @ host(lin.weight).T, rtol=1e-5,
                                atol=1e-6)
 
 
@@ -71,7 +72,7 @@ def test_linear_default_init_is_pytorchs():
     fan_in = 400
     lin = nn.Linear(fan_in, 300)
     bound = 1 / math.sqrt(fan_in)
-    w, b = lin.weight.data, lin.bias.data
+    w, b = host(lin.weight), host(lin.bias)
     assert np.all(np.abs(w) <= bound) and np.all(np.abs(b) <= bound)
     # U(-bound, bound): the whole interval is used, with std bound / sqrt(3) and mean 0.
     assert np.abs(w).max() > 0.99 * bound
@@ -88,7 +89,7 @@ def test_linear_init_deterministic_under_manual_seed():
     c = nn.Linear(5, 4)
     np.testing.assert_array_equal(a.weight.data, b.weight.data)
     np.testing.assert_array_equal(a.bias.data, b.bias.data)
-    assert not np.array_equal(b.weight.data, c.weight.data)
+    assert not np.array_equal(host(b.weight), host(c.weight))
 
 
 @pytest.mark.parametrize("args", [(0, 3), (3, 0), (2.5, 3), (3, True), (-1, 2)])
@@ -105,7 +106,7 @@ def test_linear_gradients_by_hand():
     lin(xt).backward(g)
     np.testing.assert_allclose(lin.weight.grad, g.T @ x, rtol=1e-12)
     np.testing.assert_allclose(lin.bias.grad, g.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(xt.grad, g @ lin.weight.data, rtol=1e-12)
+    np.testing.assert_allclose(xt.grad, g @ host(lin.weight), rtol=1e-12)
 
 
 def test_linear_gradcheck_float64():
@@ -190,13 +191,13 @@ def test_residual_forward_is_x_plus_block():
 def test_residual_gradient_accumulates_both_paths():
     # y = x + x W^T + b, L = sum(y * G):  dL/dx = G + G W  (identity path + block path).
     res = nn.Residual(nn.Linear(3, 3)).double()
-    W = res.block.weight.data
+    W = host(res.block.weight)
     x = cr.tensor(_normal((4, 3)), requires_grad=True)
     G = _normal((4, 3), seed=1)
     (res(x) * cr.tensor(G)).sum().backward()
     np.testing.assert_allclose(x.grad, G + G @ W, rtol=1e-12, atol=1e-12)
     # Neither path alone:
-    assert not np.allclose(x.grad, G) and not np.allclose(x.grad, G @ W)
+    assert not np.allclose(host(x.grad), G) and not np.allclose(host(x.grad), G @ W)
 
 
 def test_residual_gradient_accumulates_inside_the_graph():
@@ -208,11 +209,11 @@ def test_residual_gradient_accumulates_inside_the_graph():
     x = _normal((5, 2))
     G = _normal((5, 3), seed=2)
     model(cr.tensor(x)).backward(G)
-    W = res.block.weight.data
+    W = host(res.block.weight)
     g_h = G + G @ W  # gradient at the residual's input
     np.testing.assert_allclose(first.weight.grad, g_h.T @ x, rtol=1e-12)
     np.testing.assert_allclose(first.bias.grad, g_h.sum(axis=0), rtol=1e-12)
-    h = x @ first.weight.data.T + first.bias.data
+    h = x @ host(first.weight).T + host(first.bias)
     np.testing.assert_allclose(res.block.weight.grad, G.T @ h, rtol=1e-12)
 
 
@@ -371,7 +372,7 @@ def test_batchnorm_eval_uses_running_stats():
     bn.bias.data[...] = [1.0, 0.0, -1.0]
     for seed in range(3):
         bn(cr.tensor(_normal((16, 3), seed=seed, loc=2.0)))
-    rm, rv = bn.running_mean.copy(), bn.running_var.copy()
+    rm, rv = host(bn.running_mean).copy(), host(bn.running_var).copy()
     bn.eval()
     x = _normal((5, 3), seed=9)
     y = bn(cr.tensor(x)).numpy()

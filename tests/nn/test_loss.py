@@ -3,7 +3,7 @@ sample weights."""
 
 import numpy as np
 import pytest
-from helpers import check_op, positive, rng, uniform
+from helpers import check_op, host, positive, rng, uniform
 
 import chainrule as cr
 from chainrule import nn
@@ -283,7 +283,7 @@ def test_integer_sample_weight_equals_repeated_samples(name, make, shape, target
     repeated.backward()
     # The gradient of a sample is the sum of its copies' gradients.
     starts = np.concatenate([[0], np.cumsum(COUNTS)[:-1]])
-    summed = np.stack([xb.grad[s:s + c].sum(axis=0) for s, c in zip(starts, COUNTS)])
+    summed = np.stack([host(xb.grad)[s:s + c].sum(axis=0) for s, c in zip(starts, COUNTS)])
     np.testing.assert_allclose(xa.grad, summed, rtol=1e-10, atol=1e-14)
 
 
