@@ -106,6 +106,18 @@ def _check_arguments(cls, name, args, kwargs, path, budget):
     dtype = bound.arguments.get("dtype")
     if dtype is not None and dtype not in _FLOAT_DTYPES:
         raise ModelFileError(f"{path}: layer {name} has unsupported dtype {str(dtype)[:20]!r}")
+    count = getattr(cls, "_parameter_count", None)
+    if count is not None:  # the layer says how many weights its arguments allocate
+        bound.apply_defaults()
+        try:
+            size = int(count(**bound.arguments))
+        except (TypeError, ValueError, OverflowError):
+            raise ModelFileError(f"{path}: cannot build layer {name}: malformed arguments") \
+                from None
+        if size > budget["limit"]:
+            raise ModelFileError(f"{path}: layer {name} is larger than the weights the file "
+                                 f"holds")
+        return
     size = 1
     for n in _integers([v for v in bound.arguments.values() if not isinstance(v, Module)]):
         size *= max(abs(n), 1)

@@ -2,8 +2,10 @@
 
 from . import init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv1d, Conv2d
 from .layers import (
     BatchNorm1d,
+    BatchNorm2d,
     Dropout,
     Flatten,
     Identity,
@@ -23,11 +25,13 @@ from .loss import (
 )
 from .mlp import MLP
 from .module import LAYER_REGISTRY, Module, Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
     "Module", "Parameter", "LAYER_REGISTRY", "init",
     "Linear", "Sequential", "Residual", "Identity", "Flatten", "Dropout", "BatchNorm1d",
-    "LayerNorm", "MLP",
+    "LayerNorm", "MLP", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "BatchNorm2d",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",

@@ -1,4 +1,4 @@
-"""Layers: Linear, Sequential, Residual, Identity, Flatten, Dropout, BatchNorm1d, LayerNorm."""
+"""Layers: Linear, Sequential, Residual, Identity, Flatten, Dropout, BatchNorm1d/2d, LayerNorm."""
 
 from __future__ import annotations
 
@@ -205,6 +205,24 @@ class BatchNorm1d(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of (N, C, H, W) inputs over N, H and W for each channel.
+
+    Training normalises with the batch's statistics and updates the running
+    estimates (momentum 0.1, unbiased variance, as PyTorch); evaluation uses
+    the running estimates. Arguments as :class:`BatchNorm1d`.
+    """
+
+    def forward(self, x):
+        x = _input(x)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d: expected input of shape (N, {self.num_features}, H, "
+                             f"W), got {x.shape}")
+        use_batch = self.training or not self.track_running_stats
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=use_batch, momentum=self.momentum, eps=self.eps)
 
 
 class LayerNorm(Module):

@@ -25,7 +25,7 @@ needs no columns at all (the input is its own column buffer).
 from __future__ import annotations
 
 from ..backend import array_module
-from ._window import (
+from .window import (
     as_2d,
     col2im,
     ntuple,

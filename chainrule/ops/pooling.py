@@ -1,7 +1,7 @@
 """Pooling: max_pool2d/1d, avg_pool2d/1d, adaptive_avg_pool2d.
 
 Layout (N, C, H, W) or (N, C, L). The windows are a strided view of the padded
-input (see :mod:`chainrule.ops._window`); the backward pass scatters each
+input (see :mod:`chainrule.ops.window`); the backward pass scatters each
 window's gradient back with one strided addition per kernel offset, or with one
 reshape when the windows tile the input (stride == kernel, the usual 2x2 pool).
 """
@@ -9,7 +9,7 @@ reshape when the windows tile the input (stride == kernel, the usual 2x2 pool).
 from __future__ import annotations
 
 from ..backend import array_module
-from ._window import (
+from .window import (
     as_2d,
     col2im,
     ntuple,

@@ -33,6 +33,18 @@ def _every_layer():
         ("residual", lambda: nn.Residual(nn.Sequential(nn.Linear(5, 5), nn.Tanh())), (7, 5)),
         ("mlp", lambda: nn.MLP(5, [6, 6], 3, activation="tanh", dropout=0.1, batch_norm=True,
                                residual=True), (7, 5)),
+        ("conv2d", lambda: nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(12, 2)), (5, 2, 4, 4)),
+        ("conv2d-depthwise", lambda: nn.Conv2d(4, 8, (3, 1), padding="same", dilation=2,
+                                               groups=4, bias=False), (5, 4, 5, 5)),
+        ("conv1d", lambda: nn.Sequential(
+            nn.Conv1d(2, 3, 3, stride=2, padding=1), nn.AvgPool1d(2), nn.MaxPool1d(1)),
+         (5, 2, 9)),
+        ("pools", lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 1), nn.AvgPool2d(2, 1, 1, count_include_pad=False),
+            nn.BatchNorm2d(2, affine=False), nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten()),
+         (5, 1, 5, 5)),
         ("everything", lambda: nn.Sequential(
             nn.Flatten(), nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2),
             nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU())),
