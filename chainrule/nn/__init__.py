@@ -2,6 +2,7 @@
 
 from . import init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .cnn import CNN, ResidualBlock, ResNet
 from .conv import Conv1d, Conv2d
 from .layers import (
     BatchNorm1d,
@@ -31,7 +32,7 @@ __all__ = [
     "Module", "Parameter", "LAYER_REGISTRY", "init",
     "Linear", "Sequential", "Residual", "Identity", "Flatten", "Dropout", "BatchNorm1d",
     "LayerNorm", "MLP", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "BatchNorm2d",
+    "AdaptiveAvgPool2d", "BatchNorm2d", "CNN", "ResidualBlock", "ResNet",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",

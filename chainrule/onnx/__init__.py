@@ -19,10 +19,17 @@ LayerNorm           LayerNormalization at opset >= 17; ReduceMean formula below
 Flatten             Flatten (all but the batch axis) or Reshape
 Residual            Add(x, block(x))
 Sequential, MLP     their layers in order
+Conv1d, Conv2d      Conv (kernel_shape, strides, dilations, pads, group)
+MaxPool1d/2d        MaxPool
+AvgPool1d/2d        AveragePool (count_include_pad)
+AdaptiveAvgPool2d   GlobalAveragePool (1x1), or AveragePool when the bins are equal
+BatchNorm2d         BatchNormalization with the running statistics
+ResidualBlock       Conv, BatchNormalization, Relu, Add(main, shortcut), Relu
+CNN, ResNet         their layers in order
 ==================  ===========================================================
 """
 
-from . import layers  # noqa: F401  (fills EMITTERS)
+from . import conv, layers  # noqa: F401  (fill EMITTERS)
 from .export import export
 from .graph import (
     DEFAULT_OPSET,

@@ -30,6 +30,25 @@ def _bn(c, affine=True):
     return m
 
 
+def _bn2(c):
+    m = nn.BatchNorm2d(c)
+    rng = np.random.default_rng(3)
+    m.running_mean[:] = rng.normal(size=c)
+    m.running_var[:] = rng.uniform(0.3, 2.0, size=c)
+    m.weight.data[:] = rng.normal(size=c)
+    return m
+
+
+def _trained_resnet():
+    model = nn.ResNet(2, 3, blocks=2, width=4, downsample_every=1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            rng = np.random.default_rng(4)
+            m.running_mean[:] = rng.normal(size=m.num_features)
+            m.running_var[:] = rng.uniform(0.3, 2.0, size=m.num_features)
+    return model
+
+
 def _ln(shape, affine=True):
     m = nn.LayerNorm(shape, elementwise_affine=affine)
     if affine:
@@ -68,6 +87,20 @@ CASES = [
     ("Sequential", lambda: nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)), (5,)),
     ("MLP", lambda: nn.MLP(5, (8, 8), 3, "elu", dropout=0.1, batch_norm=True, residual=True),
      (5,)),
+    ("Conv2d", lambda: nn.Conv2d(2, 4, 3, stride=2, padding=1), (2, 7, 6)),
+    ("Conv2d-same-grouped", lambda: nn.Conv2d(4, 4, (2, 3), padding="same", dilation=2,
+                                              groups=2, bias=False), (4, 6, 6)),
+    ("Conv1d", lambda: nn.Conv1d(2, 3, 3, stride=2, padding=1), (2, 9)),
+    ("MaxPool2d", lambda: nn.MaxPool2d(3, stride=2, padding=1), (2, 7, 6)),
+    ("MaxPool1d", lambda: nn.MaxPool1d(2), (2, 9)),
+    ("AvgPool2d", lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+     (2, 5, 5)),
+    ("AvgPool1d", lambda: nn.AvgPool1d(3, stride=2, padding=1), (2, 9)),
+    ("AdaptiveAvgPool2d", lambda: nn.AdaptiveAvgPool2d(1), (3, 5, 4)),
+    ("AdaptiveAvgPool2d-grid", lambda: nn.AdaptiveAvgPool2d((2, 3)), (3, 4, 6)),
+    ("BatchNorm2d", lambda: _bn2(3), (3, 4, 5)),
+    ("CNN", lambda: nn.CNN(1, 10, (8, 8), channels=(4, 6), hidden=8), (1, 8, 8)),
+    ("ResNet", _trained_resnet, (2, 6, 6)),
 ]
 
 
