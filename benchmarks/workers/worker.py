@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 
+import cnn
 import common as C
 import numpy as np
 
@@ -163,6 +164,7 @@ CASES = {
     "memory": case_memory,
     "rss_growth": case_rss_growth,
     "adam": case_adam,
+    "cnn": cnn.case_cnn,  # issue 13: LeNet b128 and the digits CNN b64 (workers/cnn.py)
 }
 
 

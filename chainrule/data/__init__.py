@@ -14,6 +14,7 @@ from .dataset import ArrayDataset, Dataset, Subset
 from .datasets import DatasetInfo, list_datasets, load_dataset
 from .dialect import MISSING_VALUES, Dialect
 from .frame import Column, Frame
+from .images import DATASET_IMAGE_SHAPES, image_shape, parse_shape
 from .loader import DataLoader
 from .preprocessing import StandardScaler
 from .readers import (
@@ -35,4 +36,5 @@ __all__ = [
     "TablePreprocessor", "DataWarning", "detect_task",
     "train_test_split", "split_indices", "StandardScaler",
     "load_dataset", "list_datasets", "DatasetInfo",
+    "image_shape", "parse_shape", "DATASET_IMAGE_SHAPES",
 ]

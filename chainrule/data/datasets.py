@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
+from .images import DATASET_IMAGE_SHAPES
 from .table import Table
 
 
@@ -118,7 +119,7 @@ def _from_sklearn(name):
                  source=f"sklearn.datasets.{loader}", task=task)
 
 
-def load_dataset(name, seed=0, **options) -> Table:
+def load_dataset(name, seed=0, images=False, **options) -> Table:
     """Load a built-in dataset by name (see :func:`list_datasets`).
 
     Parameters
@@ -129,6 +130,9 @@ def load_dataset(name, seed=0, **options) -> Table:
         'friedman' (generated with NumPy).
     seed : int, default 0
         Seed of a generated dataset (the bundled ones are fixed files).
+    images : bool, default False
+        Return the rows of an image dataset as images: ``X`` of shape (N, C, H, W)
+        (``digits``: (1797, 1, 8, 8)); see :data:`~chainrule.data.DATASET_IMAGE_SHAPES`.
     **options
         For generated datasets: ``n_samples`` and ``noise`` (the standard deviation of
         the Gaussian noise).
@@ -145,10 +149,16 @@ def load_dataset(name, seed=0, **options) -> Table:
     >>> table.X.shape, table.classes
     ((300, 2), [0, 1, 2])
     """
+    if images and name not in DATASET_IMAGE_SHAPES:
+        raise DataError(f"load_dataset({name!r}, images=True): {name!r} is not an image "
+                        f"dataset; image datasets: {', '.join(DATASET_IMAGE_SHAPES)}")
     if name in _SKLEARN:
         if options:
             raise TypeError(f"load_dataset({name!r}) takes no options, got {sorted(options)}")
-        return _from_sklearn(name)
+        table = _from_sklearn(name)
+        if images:
+            table.X = table.X.reshape((-1,) + DATASET_IMAGE_SHAPES[name])
+        return table
     if name not in _GENERATED:
         valid = list(_SKLEARN) + list(_GENERATED)
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(valid)}")

@@ -14,6 +14,7 @@ from .layers import (
     Linear,
     Residual,
     Sequential,
+    Unflatten,
 )
 from .loss import (
     BCELoss,
@@ -33,6 +34,7 @@ __all__ = [
     "Linear", "Sequential", "Residual", "Identity", "Flatten", "Dropout", "BatchNorm1d",
     "LayerNorm", "MLP", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool2d", "BatchNorm2d", "CNN", "ResidualBlock", "ResNet",
+    "Unflatten",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",

@@ -1,4 +1,5 @@
-"""Layers: Linear, Sequential, Residual, Identity, Flatten, Dropout, BatchNorm1d/2d, LayerNorm."""
+"""Layers: Linear, Sequential, Residual, Identity, Flatten, Unflatten, Dropout, BatchNorm1d/2d,
+LayerNorm."""
 
 from __future__ import annotations
 
@@ -153,6 +154,30 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits axis ``dim`` into ``unflattened_size``: ``Unflatten(1, (1, 8, 8))`` turns rows
+    of 64 features into 1x8x8 images (the inverse of :class:`Flatten`)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim = int(dim)
+        self.unflattened_size = tuple(int(v) for v in unflattened_size)
+        if not self.unflattened_size or min(self.unflattened_size) < 1:
+            raise ValueError(f"Unflatten: unflattened_size must be positive ints, got "
+                             f"{unflattened_size!r}")
+
+    def forward(self, x):
+        x = _input(x)
+        d = self.dim % x.ndim
+        if x.shape[d] != math.prod(self.unflattened_size):
+            raise ValueError(f"Unflatten: axis {d} of the input has {x.shape[d]} values, but "
+                             f"{self.unflattened_size} holds {math.prod(self.unflattened_size)}")
+        return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Dropout(Module):

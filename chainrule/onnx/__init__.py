@@ -26,6 +26,7 @@ AdaptiveAvgPool2d   GlobalAveragePool (1x1), or AveragePool when the bins are eq
 BatchNorm2d         BatchNormalization with the running statistics
 ResidualBlock       Conv, BatchNormalization, Relu, Add(main, shortcut), Relu
 CNN, ResNet         their layers in order
+Unflatten           Reshape (0 keeps the batch axis)
 ==================  ===========================================================
 """
 

@@ -63,6 +63,16 @@ def _adaptive_avg_pool(g, m, x):
     return g.op("AveragePool", [x], "adaptive_avg_pool", kernel_shape=k, strides=k)
 
 
+@register(nn.Unflatten)
+def _unflatten(g, m, x):
+    shape = list(g.example(x).shape)
+    d = m.dim % len(shape)
+    new = [0] * d + list(m.unflattened_size) + [0] * (len(shape) - d - 1)
+    if d == 0:
+        raise OnnxExportError("ONNX export: Unflatten of the batch axis cannot keep it dynamic")
+    return g.op("Reshape", [x, g.const(np.asarray(new, dtype=np.int64), "shape")], "unflatten")
+
+
 @register(nn.ResidualBlock)
 def _residual_block(g, m, x):
     h = g.child(m.bn1, "bn1", g.child(m.conv1, "conv1", x))

@@ -1,23 +1,16 @@
 """Pooling: max_pool2d/1d, avg_pool2d/1d, adaptive_avg_pool2d.
 
-Layout (N, C, H, W) or (N, C, L). The windows are a strided view of the padded
-input (see :mod:`chainrule.ops.window`); the backward pass scatters each
-window's gradient back with one strided addition per kernel offset, or with one
-reshape when the windows tile the input (stride == kernel, the usual 2x2 pool).
+Layout (N, C, H, W) or (N, C, L). A pool runs over the kernel offsets: for each
+offset (i, j), a strided view of the padded input holds that element of every
+window (see :mod:`chainrule.ops.window`), so a pool is kH * kW vectorised
+maximums or additions and its backward kH * kW strided additions; no loop over
+the batch or the pixels, no copy of the windows.
 """
 
 from __future__ import annotations
 
 from ..backend import array_module
-from .window import (
-    as_2d,
-    col2im,
-    ntuple,
-    output_size,
-    pad_spatial,
-    unpad_spatial,
-    windows,
-)
+from .window import as_2d, ntuple, offset_slices, output_size, pad_spatial, unpad_spatial
 
 
 def _geometry(x, kernel_size, stride, padding, op):
@@ -29,20 +22,6 @@ def _geometry(x, kernel_size, stride, padding, op):
     pairs = tuple((p, p) for p in pad)
     out_hw = output_size(x.shape[2:], kernel, stride, (1, 1), pairs, op)
     return kernel, stride, pairs, out_hw
-
-
-def _scatter(gwin, padded_shape, kernel, stride, out_hw):
-    """Gradient of the padded input from window gradients ``gwin`` (N, C, OH, OW, kH, kW)."""
-    xp = array_module(gwin)
-    n, c = gwin.shape[:2]
-    (oh, ow), (kh, kw) = out_hw, kernel
-    if stride == kernel:  # the windows tile the input: one reshape, no accumulation
-        gx = xp.zeros(padded_shape, dtype=gwin.dtype)
-        gx[:, :, :oh * kh, :ow * kw] = gwin.transpose(0, 1, 2, 4, 3, 5).reshape(
-            n, c, oh * kh, ow * kw)
-        return gx
-    gx = xp.zeros(padded_shape, dtype=gwin.dtype)
-    return col2im(gwin.transpose(0, 1, 4, 5, 2, 3), gx, kernel, stride, (1, 1), out_hw)
 
 
 def _check_4d(x, op):
@@ -64,16 +43,23 @@ def _max_pool(x, kernel_size, stride, padding, op):
     xp = array_module(x)
     kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
     xpad = pad_spatial(x, pairs, value=-xp.inf)
-    n, c = x.shape[:2]
-    k = kernel[0] * kernel[1]
-    flat = windows(xpad, kernel, stride, (1, 1), out_hw).reshape(n, c, *out_hw, k)
-    arg = flat.argmax(axis=-1)[..., None]
-    out = xp.take_along_axis(flat, arg, axis=-1)[..., 0]
+    offsets = offset_slices(kernel, stride, (1, 1), out_hw)
+    out = xpad[offsets[0]].copy()
+    for idx in offsets[1:]:  # a running maximum over the kernel offsets
+        xp.maximum(out, xpad[idx], out=out)
 
     def backward(g, needs):
-        gwin = xp.zeros((n, c, *out_hw, k), dtype=g.dtype)
-        xp.put_along_axis(gwin, arg, g[..., None], axis=-1)
-        gx = _scatter(gwin.reshape(n, c, *out_hw, *kernel), xpad.shape, kernel, stride, out_hw)
+        # NOTE: the arg-max is found again here rather than stored: the first offset whose
+        # element equals the window's maximum gets the gradient (ties: the first one only).
+        gx = xp.zeros(xpad.shape, dtype=g.dtype)
+        taken = None
+        for k, idx in enumerate(offsets):
+            hit = xpad[idx] == out
+            if taken is not None:
+                hit &= ~taken
+            gx[idx] += g * hit
+            if k + 1 < len(offsets):
+                taken = hit if taken is None else taken | hit
         return (unpad_spatial(gx, pairs),)
 
     return out, backward
@@ -93,19 +79,22 @@ def _avg_pool(x, kernel_size, stride, padding, count_include_pad, op):
     xp = array_module(x)
     kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
     xpad = pad_spatial(x, pairs)
-    n, c = x.shape[:2]
+    offsets = offset_slices(kernel, stride, (1, 1), out_hw)
     if count_include_pad or not any(a for a, _ in pairs):
         div = float(kernel[0] * kernel[1])
-    else:
+    else:  # the number of real elements in each window
         ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), pairs)
-        div = windows(ones, kernel, stride, (1, 1), out_hw).sum(axis=(-2, -1))
-    out = windows(xpad, kernel, stride, (1, 1), out_hw).sum(axis=(-2, -1)) / div
-    out = out.astype(x.dtype, copy=False)
+        div = sum(ones[idx] for idx in offsets)
+    out = xpad[offsets[0]].copy()
+    for idx in offsets[1:]:
+        out += xpad[idx]
+    out /= div
 
     def backward(g, needs):
-        gwin = xp.broadcast_to((g / div).astype(g.dtype, copy=False)[..., None, None],
-                               (n, c, *out_hw, *kernel))
-        gx = _scatter(gwin, xpad.shape, kernel, stride, out_hw)
+        gd = g / div
+        gx = xp.zeros(xpad.shape, dtype=g.dtype)
+        for idx in offsets:
+            gx[idx] += gd
         return (unpad_spatial(gx, pairs),)
 
     return out, backward

@@ -97,6 +97,15 @@ def windows(x, kernel, stride, dilation, out_hw):
     return xp.lib.stride_tricks.as_strided(x, shape, strides)
 
 
+def offset_slices(kernel, stride, dilation, out_hw):
+    """One index per kernel offset (i, j): ``x[idx]`` is the (N, C, OH, OW) strided view of
+    the element at that offset of every window of the padded ``x``."""
+    (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    return [(slice(None), slice(None), slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+             slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+            for i in range(kernel[0]) for j in range(kernel[1])]
+
+
 def col2im(cols, out, kernel, stride, dilation, out_hw):
     """Add ``cols`` (N, C, kH, kW, OH, OW) into the image ``out`` (N, C, H, W), in place.
 
@@ -104,13 +113,8 @@ def col2im(cols, out, kernel, stride, dilation, out_hw):
     input pixel it was read from. One vectorised strided addition per kernel
     offset (kH * kW of them); no loop over the batch or the pixels.
     """
-    oh, ow = out_hw
-    (sh, sw), (dh, dw) = stride, dilation
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
-    return out
+    for k, idx in enumerate(offset_slices(kernel, stride, dilation, out_hw)):
+        out[idx] += cols[:, :, k // kernel[1], k % kernel[1]]
     return out
 
 

@@ -45,6 +45,8 @@ def _every_layer():
             nn.Conv2d(1, 2, 1), nn.AvgPool2d(2, 1, 1, count_include_pad=False),
             nn.BatchNorm2d(2, affine=False), nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten()),
          (5, 1, 5, 5)),
+        ("unflatten", lambda: nn.Sequential(nn.Unflatten(1, (1, 3, 2)), nn.Conv2d(1, 2, 1),
+                                            nn.Flatten()), (5, 6)),
         ("cnn", lambda: nn.CNN(1, 3, (6, 5), channels=(2, 3), hidden=4, dropout=0.1),
          (5, 1, 6, 5)),
         ("resnet", lambda: nn.ResNet(2, 3, blocks=2, width=2, downsample_every=1),

@@ -101,6 +101,8 @@ CASES = [
     ("BatchNorm2d", lambda: _bn2(3), (3, 4, 5)),
     ("CNN", lambda: nn.CNN(1, 10, (8, 8), channels=(4, 6), hidden=8), (1, 8, 8)),
     ("ResNet", _trained_resnet, (2, 6, 6)),
+    ("Unflatten-CNN", lambda: nn.Sequential(nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 3),
+                                            nn.Flatten()), (16,)),
 ]
 
 
