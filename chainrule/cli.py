@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -26,13 +27,37 @@ class UsageError(ChainruleError):
 
 
 class _Parser(argparse.ArgumentParser):
+    # NOTE: allow_abbrev=False everywhere: with prefix matching, --drop was silently
+    # taken as --dropout.
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default (None and switches left out)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS \
+                or not action.option_strings or "%(default)" in text:
+            return text
+        if isinstance(default, (tuple, list)):
+            default = ",".join(str(v) for v in default)
+        return f"{text} (default: {default})".replace("%", "%%")
+
+
 def _hidden(text):
+    items = text.split(",")
+    if any(not s.strip() for s in items):
+        raise argparse.ArgumentTypeError(f"empty layer width in {text!r}; expected "
+                                         f"comma-separated positive integers like 128,64")
     try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+        sizes = tuple(int(s) for s in items)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like "
                                          f"128,64, got {text!r}") from None
@@ -65,13 +90,37 @@ def _fraction(text):
 
 
 def _positive_float(text):
+    v = _finite_float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _finite_float(text):
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return v
+
+
+def _nonnegative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def _build_parser():
@@ -82,6 +131,7 @@ def _build_parser():
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and write a run directory",
+                       formatter_class=_DefaultsFormatter,
                        description="Train an MLP on a file or a built-in dataset (default: "
                                    "digits) and write RUN_DIR with the model, config, "
                                    "history.csv, metrics.json and plots.")
@@ -89,34 +139,47 @@ def _build_parser():
     src.add_argument("--data", metavar="FILE", help="CSV, TSV, Parquet, .npy or .npz file")
     src.add_argument("--dataset", metavar="NAME", help="a built-in dataset (chainrule datasets)")
     t.add_argument("--target", metavar="COL", help="the target column of --data")
-    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto: float target -> regression; string/bool target -> "
+                        "classification; integer target -> classification if <= 20 values "
+                        "and >= 5 rows per value")
     t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="W1,W2,...",
-                   help="hidden layer widths (default 256,128)")
-    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+                   help="hidden layer widths")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                   help="hidden-layer activation")
     t.add_argument("--head", choices=("softmax", "ovr"), default="softmax",
                    help="multi-class strategy: softmax or one-vs-all sigmoids")
     t.add_argument("--loss", choices=sorted(REGRESSION_LOSSES), default="squared_error",
                    help="regression loss")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--schedule", choices=SCHEDULES, default="constant")
-    t.add_argument("--batch-size", type=_batch_size, default=32, metavar="N|full")
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--tol", type=float, default=1e-4,
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    t.add_argument("--weight-decay", type=_finite_float, default=0.0,
+                   help="L2 penalty (decoupled for adamw)")
+    t.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                   help="learning-rate schedule")
+    t.add_argument("--batch-size", type=_batch_size, default=32, metavar="N|full",
+                   help="minibatch size, or full for full-batch gradient descent")
+    t.add_argument("--epochs", type=_int, default=50, help="maximum number of epochs")
+    t.add_argument("--tol", type=_finite_float, default=1e-4,
                    help="convergence: minimum improvement of the monitored loss")
-    t.add_argument("--patience", type=int, default=10,
+    t.add_argument("--patience", type=_int, default=10,
                    help="epochs without a --tol improvement before stopping")
-    t.add_argument("--dropout", type=_fraction, default=0.0)
-    t.add_argument("--batch-norm", action="store_true")
-    t.add_argument("--class-weight", choices=("none", "balanced"), default="none")
-    t.add_argument("--val-split", type=_fraction, default=0.2)
-    t.add_argument("--test-split", type=_fraction, default=0.2)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<name>-<time>)")
-    t.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+    t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability")
+    t.add_argument("--batch-norm", action="store_true", help="batch normalisation")
+    t.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                   help="classification only: weight classes by inverse frequency")
+    t.add_argument("--val-split", type=_fraction, default=0.2,
+                   help="fraction of rows for validation (early stopping)")
+    t.add_argument("--test-split", type=_fraction, default=0.2,
+                   help="fraction of rows held out for the final score")
+    t.add_argument("--seed", type=_nonnegative_int, default=0,
+                   help="seed of the split, the initial weights and the batch order")
+    t.add_argument("--out", metavar="RUN_DIR",
+                   help="run directory (default: runs/<name>-<time>)")
+    t.add_argument("--checkpoint-every", type=_int, default=None, metavar="STEPS",
                    help="also checkpoint every STEPS optimizer steps (always at epoch ends)")
-    t.add_argument("--keep-checkpoints", type=int, default=3)
+    t.add_argument("--keep-checkpoints", type=_int, default=3,
+                   help="number of checkpoints kept")
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
     t.add_argument("--quiet", action="store_true", help="no per-epoch output")
@@ -130,7 +193,10 @@ def _build_parser():
     r.add_argument("run_dir", metavar="RUN_DIR")
     r.add_argument("--data", metavar="FILE", required=True)
     r.add_argument("--proba", action="store_true", help="also write class probabilities")
-    r.add_argument("--out", metavar="FILE", required=True, help="CSV file to write")
+    r.add_argument("--out", metavar="FILE", required=True,
+                   help="CSV file to write ('-': standard output); never the input file or "
+                        "a file inside the run directory")
+    r.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     pl = sub.add_parser("plot", help="(re)draw a run's plots")
     pl.add_argument("run_dir", metavar="RUN_DIR")
@@ -311,10 +377,8 @@ def _check_resume_args(a):
 
 
 def cmd_train(a):
-    from .io import save
-    from .io.atomic import write_json
+    from .io.runlock import RunDirectory
     from .io.tensorfile import require_safetensors
-    from .train import TrainingInterrupted
     from .train.checkpoint import latest_checkpoint
 
     require_safetensors()  # fail before training, not when saving its result
@@ -336,8 +400,29 @@ def cmd_train(a):
             raise UsageError(f"{cfg['out']} already holds a run; choose another --out or "
                              f"continue it with --resume {cfg['out']}")
         state = None
+    lock = RunDirectory(cfg["out"])
+    lock.check_free()  # a concurrent run on the same --out is refused at once
     table, scaler, Xs, y, head, model, trainer, loader, parts = _setup(cfg)
-    os.makedirs(cfg["out"], exist_ok=True)
+    lock.acquire()  # atomic: exactly one of two concurrent runs gets here
+    ok = False
+    try:
+        code = _train_body(a, cfg, state, state_path if a.resume else None, table, scaler, Xs,
+                           y, head, model, trainer, loader, parts)
+        ok = True
+        return code
+    finally:
+        lock.release(failed=not ok)  # a failed fresh run leaves no directory behind
+
+
+def _train_body(a, cfg, state, state_path, table, scaler, Xs, y, head, model, trainer, loader,
+                parts):
+    from .io import save
+    from .io.atomic import write_json
+    from .train import TrainingInterrupted
+
+    if not a.resume and os.path.exists(os.path.join(cfg["out"], "config.json")):
+        raise UsageError(f"{cfg['out']} already holds a run; choose another --out or "
+                         f"continue it with --resume {cfg['out']}")
     if not a.resume:
         write_json(os.path.join(cfg["out"], "config.json"), cfg)
     elif state is not None:
@@ -487,9 +572,29 @@ def cmd_evaluate(a):
     return 0
 
 
+def _check_predict_out(a):
+    """Refuse an --out that would destroy data: the input, the run, an existing file."""
+    if a.out == "-":
+        return
+    out = os.path.realpath(a.out)
+    if os.path.isdir(a.out):
+        raise UsageError(f"--out {a.out} is a directory; give a file name (or '-' for "
+                         f"standard output)")
+    if os.path.exists(a.data) and os.path.exists(a.out) and os.path.samefile(a.data, a.out):
+        raise UsageError(f"--out {a.out} is the input file --data; predictions would "
+                         f"overwrite it")
+    run_dir = os.path.realpath(a.run_dir)
+    if os.path.isdir(run_dir) and os.path.commonpath([out, run_dir]) == run_dir:
+        raise UsageError(f"--out {a.out} is inside the run directory {a.run_dir}; write "
+                         f"predictions elsewhere")
+    if os.path.exists(a.out) and not a.force:
+        raise UsageError(f"--out {a.out} already exists; pass --force to overwrite it")
+
+
 def cmd_predict(a):
     from .io.atomic import write_csv
 
+    _check_predict_out(a)
     model, meta = _load_run(a.run_dir)
     table, X = _features(a.data, meta, need_target=False)
     trainer, head = _trainer_for(model, meta)
@@ -512,6 +617,14 @@ def cmd_predict(a):
         for j in range(out.shape[1]):
             header.append(name if out.shape[1] == 1 else f"{name}_{j}")
             cols.append(out[:, j].tolist())
+    if a.out == "-":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(zip(*cols))
+        sys.stdout.flush()
+        return 0
     write_csv(a.out, header, list(zip(*cols)))
     print(f"wrote {len(out)} predictions to {a.out}", file=sys.stderr)
     return 0
