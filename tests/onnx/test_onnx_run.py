@@ -77,7 +77,7 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
         _write(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
         args = ["--proba"] if kind != "regression" else []
         assert cli.main(["predict", str(run_dir), "--data", str(sub), *args,
-                         "--out", str(tmp_path / "pred.csv")]) == 0
+                         "--out", str(tmp_path / "pred.csv"), "--force"]) == 0
         pred = _read(tmp_path / "pred.csv")
         got = dict(zip([o.name for o in sess.get_outputs()],
                        sess.run(None, {"features": X[:n]})))
