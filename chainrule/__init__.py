@@ -11,18 +11,10 @@ array([2., 4., 6.], dtype=float32)
 from . import autograd, data, functional, io, nn, optim, train  # noqa: F401
 from ._version import __version__
 from .backend import get_rng, manual_seed
-from .device import Device, DeviceError, cuda, device, get_default_device, set_default_device
-from .errors import ChainruleError, DataError, ModelFileError
-from .gradcheck import gradcheck
-from .io import load, save
-from .tensor import (
-    Tensor,
+from .creation import (
     arange,
     as_tensor,
-    enable_grad,
     full,
-    is_grad_enabled,
-    no_grad,
     ones,
     ones_like,
     rand,
@@ -31,6 +23,11 @@ from .tensor import (
     zeros,
     zeros_like,
 )
+from .device import Device, DeviceError, cuda, device, get_default_device, set_default_device
+from .errors import ChainruleError, DataError, ModelFileError
+from .gradcheck import gradcheck
+from .io import load, save
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 
 def __getattr__(name):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from . import ops
 from .autograd import apply
 from .backend import array_module, get_rng
+from .creation import as_tensor
 from .device import device_of, to_device
-from .tensor import Tensor, as_array, as_tensor, axis_arg, operand
+from .tensor import Tensor, as_array, axis_arg, operand
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",

@@ -1,4 +1,4 @@
-"""Tensor, its operators and the creation helpers (``tensor``, ``zeros``, ...).
+"""Tensor and its operators (creation helpers such as ``tensor`` and ``zeros``: creation.py).
 
 A Tensor wraps an ndarray. When an op runs on tensors of which one requires a
 gradient (and grad mode is on), the result remembers its inputs and the op's
@@ -16,19 +16,18 @@ import numpy as np
 
 from . import autograd, ops
 from .autograd import apply, enable_grad, is_grad_enabled, no_grad, run_backward
-from .backend import DEFAULT_FLOAT, array_module, get_rng, is_device_array, is_float
+from .backend import DEFAULT_FLOAT, array_module, is_device_array, is_float
 from .device import device as as_device
-from .device import device_of, get_default_device, is_device_spec, to_device, to_host
+from .device import device_of, is_device_spec, to_device, to_host
 
-__all__ = ["Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-           "randn", "rand", "arange", "apply", "no_grad", "enable_grad", "is_grad_enabled",
+__all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
            "as_array", "axis_arg", "operand"]
 
 
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
-    Build one with :func:`tensor`. ``data`` is the ndarray, ``grad`` the
+    Build one with :func:`chainrule.tensor` (see :mod:`chainrule.creation`). ``data`` is the ndarray, ``grad`` the
     gradient accumulated by :meth:`backward` (``None`` until then).
     """
 
@@ -475,107 +474,3 @@ def as_array(data, dtype, xp=np):
     except (ValueError, TypeError) as e:
         raise TypeError(f"tensor(): cannot convert {type(data).__name__} to {dtype} "
                         f"({e})") from None
-
-
-def tensor(data, dtype=None, requires_grad=False, device=None):
-    """Create a tensor from array-like data (copied).
-
-    Parameters
-    ----------
-    data : array_like
-        Numbers, nested lists, an ndarray or a Tensor.
-    dtype : dtype, optional
-        Python floats and lists default to float32; a float64 ndarray stays float64.
-    requires_grad : bool, default False
-        Record ops on this tensor so that ``backward`` fills its ``grad``. Only
-        floating-point tensors can require gradients.
-    device : str or Device, optional
-        Where the tensor lives (``"cpu"``, ``"cuda"``, ``"cuda:1"``). By default
-        device arrays (CuPy) stay where they are and host data goes to the default
-        device (the CPU, see :func:`chainrule.set_default_device`).
-
-    Examples
-    --------
-    >>> x = cr.tensor([[1.0, 2.0]], requires_grad=True)
-    >>> (x * x).sum().backward()
-    >>> x.grad
-    array([[2., 4.]], dtype=float32)
-    """
-    arr = as_array(data, dtype, array_module(getattr(data, "data", data)))
-    moved = _place(arr, device)
-    arr = moved.copy() if moved is arr else moved
-    if requires_grad and not is_float(arr.dtype):
-        raise ValueError(f"tensor(): only floating-point tensors can require gradients, "
-                         f"got dtype {arr.dtype}")
-    return Tensor(arr, bool(requires_grad))
-
-
-def as_tensor(data, dtype=None, device=None):
-    """Wrap array-like data as a tensor without copying when it already is an array
-    of that dtype on that device (see :func:`tensor` for the arguments)."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
-        return data if device is None else data.to(device)
-    return Tensor(_place(as_array(data, dtype, array_module(getattr(data, "data", data))),
-                         device))
-
-
-def _place(arr, device):
-    """``arr`` on ``device``; with no device, host arrays go to the default device."""
-    if device is None:
-        dev = get_default_device()
-        if dev.type == "cpu" or not isinstance(arr, np.ndarray):
-            return arr
-    else:
-        dev = as_device(device)
-    return to_device(arr, dev)
-
-
-def _shape(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-def _make(arr, requires_grad, device=None):
-    if requires_grad and not is_float(arr.dtype):
-        raise ValueError(f"only floating-point tensors can require gradients, got {arr.dtype}")
-    return Tensor(_place(arr, device), requires_grad)
-
-
-def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
-    return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad, device)
-
-
-def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
-    return _make(np.ones(_shape(shape), dtype=dtype), requires_grad, device)
-
-
-def full(shape, fill_value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
-    return _make(np.full(shape, fill_value, dtype=dtype), requires_grad, device)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return _make(array_module(t.data).zeros_like(t.data, dtype=dtype), requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return _make(array_module(t.data).ones_like(t.data, dtype=dtype), requires_grad)
-
-
-def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
-    """Standard normal samples from chainrule's seeded generator."""
-    return _make(get_rng().standard_normal(_shape(shape)).astype(dtype), requires_grad, device)
-
-
-def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
-    """Uniform samples in [0, 1) from chainrule's seeded generator."""
-    return _make(get_rng().random(_shape(shape)).astype(dtype), requires_grad, device)
-
-
-def arange(start, stop=None, step=1, dtype=None, device=None):
-    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    elif arr.dtype.kind == "f":
-        arr = arr.astype(DEFAULT_FLOAT)
-    return Tensor(_place(arr, device))

@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import ops
-from ..tensor import Tensor, apply, as_tensor
+from ..creation import as_tensor
+from ..tensor import Tensor, apply
 from . import init
 from .activation import ReLU
 from .module import Module, Parameter
