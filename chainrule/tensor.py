@@ -27,8 +27,8 @@ __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
-    Build one with :func:`chainrule.tensor` (see :mod:`chainrule.creation`). ``data`` is the ndarray, ``grad`` the
-    gradient accumulated by :meth:`backward` (``None`` until then).
+    Build one with :func:`chainrule.tensor` (see :mod:`chainrule.creation`). ``data`` is
+    the ndarray, ``grad`` the gradient accumulated by :meth:`backward` (``None`` until then).
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_needs", "_seq",
