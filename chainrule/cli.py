@@ -380,6 +380,7 @@ def cmd_train(a):
     from .io.runlock import RunDirectory
     from .io.tensorfile import require_safetensors
     from .train.checkpoint import latest_checkpoint
+    from .train.evaluate import evaluate
 
     require_safetensors()  # fail before training, not when saving its result
     if a.resume:
@@ -443,7 +444,7 @@ def _train_body(a, cfg, state, state_path, table, scaler, Xs, y, head, model, tr
         return 130
     test = parts["test"]
     eval_idx = test if len(test) else parts["train"]
-    metrics = trainer.evaluate((Xs[eval_idx], y[eval_idx]))
+    metrics = evaluate(model, (Xs[eval_idx], y[eval_idx]), head, trainer.loss_fn)
     split_name = "test" if len(test) else "train"
     metadata = {
         "task": table.task, "head": head.config(), "classes": table.classes,
@@ -455,7 +456,7 @@ def _train_body(a, cfg, state, state_path, table, scaler, Xs, y, head, model, tr
     write_json(os.path.join(cfg["out"], "metrics.json"),
                {"split": split_name, "n_samples": int(len(eval_idx)), **metrics,
                 "epochs": history.epochs})
-    _plots(cfg["out"], history.history, trainer, head, Xs[eval_idx], y[eval_idx], table.classes)
+    _plots(cfg["out"], history.history, model, head, Xs[eval_idx], y[eval_idx], table.classes)
     main_metric = "accuracy" if table.task == "classification" else "r2"
     print(f"{split_name} {main_metric}: {metrics[main_metric]:.4f}  "
           + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != main_metric))
@@ -466,7 +467,7 @@ def _train_body(a, cfg, state, state_path, table, scaler, Xs, y, head, model, tr
 _PLOTTED = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "val_r2", "val_mae", "lr")
 
 
-def _plots(run_dir, history, trainer, head, X, y, classes):
+def _plots(run_dir, history, model, head, X, y, classes):
     history = {k: v for k, v in history.items() if k in _PLOTTED}
     try:
         from .train.plots import plot_confusion_matrix, plot_history
@@ -475,9 +476,10 @@ def _plots(run_dir, history, trainer, head, X, y, classes):
     try:
         plot_history(history, os.path.join(run_dir, "history.png"))
         if head.task == "classification" and len(y):
+            from .train.evaluate import predict
             from .train.metrics import confusion_matrix
 
-            pred = head.predict(trainer.predict_outputs(X))
+            pred = predict(model, X, head)
             k = head.n_classes
             cm = confusion_matrix(y, pred, labels=list(range(k)))
             labels = [str(c) for c in classes] if classes else [str(i) for i in range(k)]
@@ -548,22 +550,17 @@ def _encode_targets(table, meta, path):
     return out
 
 
-def _trainer_for(model, meta):
-    from . import optim
-    from .train import Trainer, head_from_config
-
-    head = head_from_config(meta["head"])
-    return Trainer(model, head=head, optimizer=optim.SGD(model.parameters(), lr=0.0)), head
-
-
 def cmd_evaluate(a):
     model, meta = _load_run(a.run_dir)
     table, X = _features(a.data, meta, need_target=True)
     if table.y is None:
         raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
+    from .train import head_from_config
+    from .train.evaluate import evaluate
+
     y = _encode_targets(table, meta, a.data)
-    trainer, _ = _trainer_for(model, meta)
-    metrics = trainer.evaluate((X, y))
+    head = head_from_config(meta["head"])
+    metrics = evaluate(model, (X, y), head, head.loss_module())
     if a.json:
         print(json.dumps({"n_samples": int(len(y)), **metrics}, indent=2))
     else:
@@ -597,8 +594,11 @@ def cmd_predict(a):
     _check_predict_out(a)
     model, meta = _load_run(a.run_dir)
     table, X = _features(a.data, meta, need_target=False)
-    trainer, head = _trainer_for(model, meta)
-    out = trainer.predict_outputs(X)
+    from .train import head_from_config
+    from .train.evaluate import predict_outputs
+
+    head = head_from_config(meta["head"])
+    out = predict_outputs(model, X, n_outputs=head.n_outputs)
     header, cols = [], []
     if head.task == "classification":
         classes = meta.get("classes") or list(range(head.n_classes))

@@ -71,7 +71,9 @@ def _shutdown(stop, q, threads):
     threads.clear()
 
 
-def _as_tensors(arrays, transform, device=None):
+def _prepare(arrays, transform, device=None):
+    """A batch's arrays: transformed, numeric features (float32 unless float64), float
+    targets in the features' precision, on ``device``."""
     arrays = list(arrays)
     x = arrays[0]
     if transform is not None:
@@ -89,7 +91,11 @@ def _as_tensors(arrays, transform, device=None):
         arrays[i] = a
     if device is not None and device.type != "cpu":  # copied here, in the prefetch thread
         arrays = [to_device(a, device) for a in arrays]
-    return tuple(Tensor(a) for a in arrays)
+    return tuple(arrays)
+
+
+def _as_tensors(arrays, transform, device=None):
+    return tuple(Tensor(a) for a in _prepare(arrays, transform, device))
 
 
 class DataLoader:
@@ -224,7 +230,7 @@ class DataLoader:
         bs = self._batch(n)
         return n // bs if self.drop_last else math.ceil(n / bs)
 
-    def _fetcher(self, epoch):
+    def _fetcher(self, epoch, tensors=True):
         """fetch(k) -> batch k of ``epoch``. Holds no reference to the loader."""
         dataset, transform, seed = self.dataset, self.transform, self.seed
         n = len(dataset)
@@ -250,15 +256,27 @@ class DataLoader:
                 return idx[r * m // size:(r + 1) * m // size]
 
         device = self.device
+        convert = _as_tensors if tensors else _prepare
 
         def fetch(k):
-            return _as_tensors(dataset.get_batch(indices(k)), transform, device)
+            return convert(dataset.get_batch(indices(k)), transform, device)
 
         return fetch
 
     def __iter__(self):
+        return self._iterate(True)
+
+    def iter_arrays(self):
+        """Like iterating over the loader, but each batch is a tuple of ndarrays.
+
+        The training loop uses this: it wraps only the features in a Tensor, and
+        hands the targets and sample weights to the loss as arrays.
+        """
+        return self._iterate(False)
+
+    def _iterate(self, tensors):
         self._close_active()
-        it = _BatchIterator(self)
+        it = _BatchIterator(self, tensors)
         self._active = weakref.ref(it)
         return it
 
@@ -316,7 +334,7 @@ def _check_count(value, name):
 class _BatchIterator:
     """One pass over the rest of an epoch. Closing it (or dropping it) stops its thread."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, tensors=True):
         nb = len(loader)
         epoch, start = loader.epoch, loader.batch_in_epoch
         if start >= nb:  # saved after the last batch of an epoch: go on with the next one
@@ -324,7 +342,7 @@ class _BatchIterator:
             loader.epoch, loader.batch_in_epoch = epoch, 0
         self._loader = loader
         self._epoch, self._next, self._nb = epoch, start, nb
-        self._fetch = loader._fetcher(epoch)
+        self._fetch = loader._fetcher(epoch, tensors)
         self._prefetch = loader.prefetch
         self._queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from ..optim.lr_scheduler import ReduceLROnPlateau
+
 
 class Callback:
     """Base class; every hook is optional."""
@@ -23,6 +25,14 @@ class Callback:
 
     def on_epoch_begin(self, trainer, epoch):
         pass
+
+    def on_after_backward(self, trainer, logs):
+        """After ``loss.backward()``, before ``optimizer.step()``.
+
+        ``logs`` holds ``loss`` (the minibatch's loss, which the callback may change:
+        the epoch's reported loss sums these), ``n`` (its samples) and
+        ``weight`` (its total sample weight, ``n`` without weights).
+        """
 
     def on_batch_end(self, trainer, step, logs):
         pass
@@ -38,6 +48,42 @@ class Callback:
 
     def load_state_dict(self, state):
         pass
+
+
+class SchedulerCallback(Callback):
+    """Step a learning-rate scheduler after every optimizer step or at every epoch end.
+
+    ``ReduceLROnPlateau`` is stepped with the monitored value (validation loss
+    when there is validation data, else training loss).
+    """
+
+    def __init__(self, scheduler, interval="epoch", monitor="val_loss"):
+        if interval not in ("epoch", "step"):
+            raise ValueError(f"SchedulerCallback: interval must be 'epoch' or 'step', "
+                             f"got {interval!r}")
+        self.scheduler = scheduler
+        self.interval = interval
+        self.monitor = monitor
+
+    def _plateau(self):
+        return isinstance(self.scheduler, ReduceLROnPlateau)
+
+    def on_batch_end(self, trainer, step, logs):
+        if self.interval == "step" and not self._plateau():
+            self.scheduler.step()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self._plateau():
+            key = self.monitor if self.monitor in logs else "loss"
+            self.scheduler.step(logs[key])
+        elif self.interval == "epoch":
+            self.scheduler.step()
+
+    def state_dict(self):
+        return {"scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state["scheduler"])
 
 
 def _mode_for(monitor):

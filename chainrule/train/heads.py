@@ -168,3 +168,55 @@ def head_from_config(cfg):
     if name == "ovr":
         return OneVsAllHead(cfg["n_outputs"])
     raise ValueError(f"unknown head {name!r}")
+
+
+def class_weights(class_weight, y, n_classes, labels=None, dtype=np.float32):
+    """The weight of each class, as a vector indexed by class: the one place they are computed.
+
+    Parameters
+    ----------
+    class_weight : dict, 'balanced' or None
+        ``{class: weight}`` (classes absent from the dict weigh 1), or 'balanced':
+        ``n_samples / (n_present * count(class))`` for each class present in ``y``
+        (scikit-learn's rule; a class absent from ``y`` weighs 1).
+    y : ndarray of int
+        Class indices in ``0..n_classes-1`` (the training targets).
+    n_classes : int
+    labels : sequence, optional
+        The label of each class index; the dict's keys are labels then (the
+        scikit-learn estimators), else class indices (the Trainer, the CLI).
+    dtype : dtype, default float32
+
+    Returns
+    -------
+    ndarray of shape (n_classes,), or None when ``class_weight`` is None
+    """
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        y = np.asarray(y).astype(np.int64, copy=False)
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        present = counts > 0
+        w = np.ones(n_classes)
+        w[present] = len(y) / (np.count_nonzero(present) * counts[present])
+        return w.astype(dtype)
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"class_weight must be a dict or 'balanced', got "
+                         f"{type(class_weight).__name__}")
+    w = np.ones(n_classes, dtype=dtype)
+    if labels is not None:
+        index = {c: i for i, c in enumerate(np.asarray(labels).tolist())}
+        unknown = [c for c in class_weight if c not in index]
+        if unknown:
+            raise ValueError(f"class_weight: labels {unknown} are not in classes_ "
+                             f"{list(index)}")
+        for c, v in class_weight.items():
+            w[index[c]] = v
+        return w
+    for c, v in class_weight.items():
+        if not 0 <= int(c) < n_classes:
+            raise ValueError(f"class_weight: class {c} is not in 0..{n_classes - 1}")
+        w[int(c)] = v
+    return w

@@ -24,11 +24,11 @@ import numpy as np
 
 from ..backend import array_module, get_rng_state, set_rng_state
 from ..errors import ChainruleError
-from ..optim.lr_scheduler import ReduceLROnPlateau
-from ..tensor import Tensor, no_grad
-from .callbacks import Callback
+from ..tensor import Tensor
+from .callbacks import Callback, SchedulerCallback
+from .evaluate import as_arrays, evaluate, predict_outputs
+from .heads import class_weights
 from .history import History
-from .metrics import compute_metrics
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr")
 
@@ -39,42 +39,6 @@ class TrainingDiverged(ChainruleError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training at the end of a step (after writing a checkpoint, if enabled)."""
-
-
-class SchedulerCallback(Callback):
-    """Step a learning-rate scheduler after every optimizer step or at every epoch end.
-
-    ``ReduceLROnPlateau`` is stepped with the monitored value (validation loss
-    when there is validation data, else training loss).
-    """
-
-    def __init__(self, scheduler, interval="epoch", monitor="val_loss"):
-        if interval not in ("epoch", "step"):
-            raise ValueError(f"SchedulerCallback: interval must be 'epoch' or 'step', "
-                             f"got {interval!r}")
-        self.scheduler = scheduler
-        self.interval = interval
-        self.monitor = monitor
-
-    def _plateau(self):
-        return isinstance(self.scheduler, ReduceLROnPlateau)
-
-    def on_batch_end(self, trainer, step, logs):
-        if self.interval == "step" and not self._plateau():
-            self.scheduler.step()
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        if self._plateau():
-            key = self.monitor if self.monitor in logs else "loss"
-            self.scheduler.step(logs[key])
-        elif self.interval == "epoch":
-            self.scheduler.step()
-
-    def state_dict(self):
-        return {"scheduler": self.scheduler.state_dict()}
-
-    def load_state_dict(self, state):
-        self.scheduler.load_state_dict(state["scheduler"])
 
 
 def _all_finite(a):
@@ -104,19 +68,11 @@ def _as_loader(data, batch_size, shuffle, seed):
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
-def _arrays(data):
-    """Validation data as (X, y[, w]) arrays."""
-    if isinstance(data, (tuple, list)):
-        return tuple(np.asarray(getattr(a, "data", a)) for a in data)
-    ds = getattr(data, "dataset", data)
-    if hasattr(ds, "arrays"):
-        return tuple(ds.arrays)
-    raise TypeError(f"validation data must be a tuple (X, y) or an ArrayDataset, "
-                    f"got {type(data).__name__}")
-
-
 class Trainer:
     """Runs the training loop; :func:`fit` is the one-call form.
+
+    The one place in chainrule that iterates over epochs and minibatches: ``fit``,
+    the CLI and the scikit-learn estimators all train through it.
 
     Parameters
     ----------
@@ -132,21 +88,48 @@ class Trainer:
         Stepped per ``scheduler_interval`` ('epoch' or 'step').
     callbacks : list of Callback
     tol : float or None
-        Convergence: stop when the monitored loss (validation loss if there is
-        validation data, else training loss) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs. ``None`` disables the test.
-    n_iter_no_change : int, default 10
+        Convergence: stop when the monitored value has not improved by ``tol``
+        for ``n_iter_no_change`` epochs. ``None`` disables the test.
+    n_iter_no_change : int or inf, default 10
+    monitor : str, optional
+        The epoch log the convergence test watches; default 'val_loss' when there
+        is validation data, else 'loss'.
+    mode : {'min', 'max'}, default 'min'
+        Whether the monitored value improves by going down or up.
     class_weight : dict or 'balanced', optional
-        Per-class weights for the training loss (classification heads).
+        Per-class weights for the training loss (classification heads); dict keys
+        are class indices.
+    metrics : mapping of str to callable, optional
+        Validation metrics ``{name: fn(y, outputs, sample_weight)}`` logged as
+        ``val_<name>``; default: the head's (see :func:`~chainrule.train.evaluate.evaluate`).
+    check_finite : bool, default True
+        Refuse a step whose gradients are not finite, and stop when an update
+        makes a weight infinite (:class:`TrainingDiverged`). The loss is always
+        checked.
+    train_metrics : bool, default True
+        Log the training accuracy of classification heads (``accuracy``).
     checkpoint : CheckpointManager, optional
         Writes checkpoints (see :mod:`chainrule.train.checkpoint`).
     verbose : int
         0 silent, 1 a progress bar on a terminal (a line per epoch otherwise).
+
+    Attributes
+    ----------
+    history : History
+    epoch, step : int
+        Completed epochs and optimizer steps.
+    samples_seen : int
+        Training samples the steps went through.
+    best_monitored, no_improvement_count : float, int
+        The convergence test's state (a callback may reset it).
+    converged : bool
+        True when the convergence test stopped training.
     """
 
     def __init__(self, model, loss_fn=None, optimizer=None, *, head=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), tol=None, n_iter_no_change=10,
-                 class_weight=None, checkpoint=None, verbose=0):
+                 monitor=None, mode="min", class_weight=None, metrics=None, check_finite=True,
+                 train_metrics=True, checkpoint=None, verbose=0):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if loss_fn is None:
@@ -157,6 +140,8 @@ class Trainer:
             raise ValueError(f"Trainer: tol must be >= 0, got {tol}")
         if n_iter_no_change < 1:
             raise ValueError(f"Trainer: n_iter_no_change must be >= 1, got {n_iter_no_change}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"Trainer: mode must be 'min' or 'max', got {mode!r}")
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -166,19 +151,26 @@ class Trainer:
             self.callbacks.insert(0, SchedulerCallback(scheduler, scheduler_interval))
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.monitor = monitor
+        self.mode = mode
         self.class_weight = class_weight
         self._class_weights = None
+        self.metrics = metrics
+        self.check_finite = check_finite
+        self.train_metrics = train_metrics
         self.checkpoint = checkpoint
         self.verbose = verbose
         self.history = History()
         self.epoch = 0  # completed epochs
         self.step = 0  # optimizer steps taken
+        self.samples_seen = 0
         self.stop_training = False
         self.stop_reason = None
+        self.converged = False
         self.has_validation = False
         self._acc = self._fresh_accumulators()
-        self._best_loss = math.inf
-        self._no_improve = 0
+        self.best_monitored = math.inf if mode == "min" else -math.inf
+        self.no_improvement_count = 0
         self._interrupt = False
         self.loader = None
 
@@ -196,10 +188,11 @@ class Trainer:
             "loader": self.loader.state_dict() if self.loader is not None else None,
             "epoch": self.epoch,
             "step": self.step,
+            "samples_seen": self.samples_seen,
             "acc": {k: v for k, v in self._acc.items() if k != "start"},
             "history": self.history.state_dict(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "convergence": {"best": self._best_loss, "no_improve": self._no_improve},
+            "convergence": {"best": self.best_monitored, "no_improve": self.no_improvement_count},
             "stop": {"stop_training": self.stop_training, "reason": self.stop_reason},
         }
 
@@ -210,6 +203,7 @@ class Trainer:
         if state["loader"] is not None and self.loader is not None:
             self.loader.load_state_dict(state["loader"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.samples_seen = int(state.get("samples_seen", 0))
         self._acc = dict(state["acc"], start=None)
         self.history.load_state_dict(state["history"])
         if len(state["callbacks"]) != len(self.callbacks):
@@ -217,8 +211,8 @@ class Trainer:
                                  f"callback states, this run has {len(self.callbacks)} callbacks")
         for cb, s in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(s)
-        self._best_loss = float(state["convergence"]["best"])
-        self._no_improve = int(state["convergence"]["no_improve"])
+        self.best_monitored = float(state["convergence"]["best"])
+        self.no_improvement_count = int(state["convergence"]["no_improve"])
         # a run that early stopping (or convergence) ended stays ended when resumed
         stop = state.get("stop") or {}
         self.stop_training = bool(stop.get("stop_training", False))
@@ -248,34 +242,13 @@ class Trainer:
                         f"True or None, got {type(resume).__name__}")
 
     # ------------------------------------------------------------------ helpers
-    def _sample_weights(self, yb, wb):
-        if self.class_weight is None:
-            return wb
-        if self._class_weights is None:
-            raise ChainruleError("class_weight needs the class labels; call fit() first")
-        w = self._class_weights[yb]
-        return w if wb is None else w * wb
-
     def _prepare_class_weights(self, loader):
         if self.class_weight is None:
             return
         if self.head is None or self.head.task != "classification":
             raise ValueError("class_weight needs a classification head")
-        k = self.head.n_classes
-        if isinstance(self.class_weight, str):
-            if self.class_weight != "balanced":
-                raise ValueError(f"class_weight must be a dict or 'balanced', got "
-                                 f"{self.class_weight!r}")
-            y = np.asarray(loader.dataset.arrays[1]).astype(np.int64)
-            counts = np.bincount(y, minlength=k).astype(np.float64)
-            w = np.where(counts > 0, len(y) / (k * np.maximum(counts, 1)), 0.0)
-        else:
-            w = np.ones(k)
-            for c, v in self.class_weight.items():
-                if not 0 <= int(c) < k:
-                    raise ValueError(f"class_weight: class {c} is not in 0..{k - 1}")
-                w[int(c)] = v
-        self._class_weights = w.astype(np.float32)
+        y = loader.dataset.arrays[1] if isinstance(self.class_weight, str) else ()
+        self._class_weights = class_weights(self.class_weight, y, self.head.n_classes)
 
     def _lr(self):
         return float(self.optimizer.param_groups[0]["lr"])
@@ -290,41 +263,13 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def predict_outputs(self, X, batch_size=4096):
         """Network outputs for ``X`` in evaluation mode, without a graph."""
-        was_training = self.model.training
-        self.model.eval()
-        outs = []
-        try:
-            with no_grad():
-                for i in range(0, len(X), batch_size):
-                    xb = np.asarray(X[i:i + batch_size])
-                    outs.append(self.model(Tensor(xb)).numpy())
-        finally:
-            self.model.train(was_training)
-        if not outs:
-            return np.zeros((0, self.head.n_outputs if self.head else 0), dtype=np.float32)
-        return np.concatenate(outs)
+        return predict_outputs(self.model, X, batch_size,
+                               self.head.n_outputs if self.head is not None else 0)
 
     def evaluate(self, data, prefix=""):
-        """Loss and metrics on ``data`` ((X, y) arrays or an ArrayDataset)."""
-        arrays = _arrays(data)
-        X, y = arrays[0], arrays[1]
-        w = arrays[2] if len(arrays) > 2 else None
-        out = self.predict_outputs(X)
-        target = self.head.encode(y) if self.head is not None else y
-        with no_grad():
-            if w is None:
-                loss = self.loss_fn(Tensor(out), target)
-            else:
-                loss = self.loss_fn(Tensor(out), target, sample_weight=w)
-        logs = {prefix + "loss": float(loss.item())}
-        if self.head is not None:
-            if self.head.task == "classification":
-                # the loss already is the log-loss of the head's probabilities
-                m = compute_metrics("classification", y, self.head.predict(out))
-            else:
-                m = compute_metrics("regression", y.reshape(out.shape), out)
-            logs.update({prefix + k: float(v) for k, v in m.items()})
-        return logs
+        """Loss and metrics on ``data`` ((X, y[, w]) arrays or an ArrayDataset)."""
+        return evaluate(self.model, as_arrays(data), self.head, self.loss_fn, self.metrics,
+                        prefix=prefix)
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_data, val_data=None, epochs=10, batch_size=32, shuffle=True, seed=None,
@@ -357,9 +302,12 @@ class Trainer:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.loader = _as_loader(train_data, batch_size, shuffle, seed)
         self.has_validation = val_data is not None
+        if val_data is not None:
+            val_data = as_arrays(val_data)
         self._prepare_class_weights(self.loader)
         self.stop_training = False
         self.stop_reason = None
+        self.converged = False
         state = self._resume_state(resume)
         if state is not None:
             self.load_state_dict(state)
@@ -382,6 +330,12 @@ class Trainer:
             print(f"Stopped after epoch {self.epoch}: {self.stop_reason}", file=sys.stderr)
         return self.history
 
+    def _hooked(self, name):
+        """The callbacks that override hook ``name`` (the others are not called per step)."""
+        base = getattr(Callback, name)
+        return [cb for cb in self.callbacks
+                if getattr(type(cb), name, base) is not base or name in vars(cb)]
+
     def _run_epoch(self, val_data, epochs):
         from .progress import Progress
 
@@ -392,22 +346,34 @@ class Trainer:
         acc["start"] = time.perf_counter()
         model, loss_fn, optimizer, head = self.model, self.loss_fn, self.optimizer, self.head
         classify = head is not None and head.task == "classification"
+        count_correct = classify and self.train_metrics
+        after_backward, batch_end = self._hooked("on_after_backward"), self._hooked("on_batch_end")
+        cw = self._class_weights
         model.train()
         bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
-        batches = self.loader
         if acc["n"] and self.loader.batch_in_epoch >= len(self.loader):
             # NOTE: resumed from a checkpoint written after the epoch's last step but before
             # its end: no batch is left (iterating would start the loader's next epoch).
             batches = ()
             self.loader.set_epoch(self.loader.epoch + 1)
+        else:
+            batches = self.loader.iter_arrays()
         try:
             for batch in batches:
-                xb, yb = batch[0], batch[1]
-                wb = batch[2].data if len(batch) > 2 else None
-                y = yb.data
-                target = head.encode(y) if head is not None else yb
-                wb = self._sample_weights(y, wb)
-                out = model(xb)
+                xb, y = batch[0], batch[1]
+                wb = batch[2] if len(batch) > 2 else None
+                if cw is not None:
+                    wb = cw[y] if wb is None else cw[y] * wb
+                n = len(y)
+                weight = n if wb is None else float(wb.sum())
+                self.samples_seen += n
+                if weight <= 0:  # a minibatch of zero total weight: nothing to learn from
+                    acc["n"] += n
+                    continue
+                target = y if head is None else head.encode(y)
+                if target.dtype.kind == "f" and target.dtype != xb.dtype:
+                    target = target.astype(xb.dtype)
+                out = model(Tensor(xb))
                 loss = loss_fn(out, target) if wb is None else loss_fn(out, target,
                                                                         sample_weight=wb)
                 value = loss.item()
@@ -418,18 +384,22 @@ class Trainer:
                         f"are the last finite ones (try a lower learning rate)")
                 optimizer.zero_grad()
                 loss.backward()
+                logs = {"loss": value, "n": n, "weight": weight}
+                for cb in after_backward:
+                    cb.on_after_backward(self, logs)
                 # the lr of the epoch's last update (a per-step schedule moves it); kept in
                 # the accumulators so that a checkpoint carries it
                 acc["lr"] = self._lr()
-                self._guarded_step(epoch)
-                n = len(y)
-                acc["loss_sum"] += value * n
+                if self.check_finite:
+                    self._guarded_step(epoch)
+                else:
+                    optimizer.step()
+                acc["loss_sum"] += logs["loss"] * n
                 acc["n"] += n
-                if classify:
+                if count_correct:
                     acc["correct"] += int((head.predict(out.data) == y).sum())
                 self.step += 1
-                logs = {"loss": value}
-                for cb in self.callbacks:
+                for cb in batch_end:
                     cb.on_batch_end(self, self.step, logs)
                 bar.update(acc["loss_sum"] / acc["n"])
                 if self.checkpoint is not None:
@@ -438,7 +408,9 @@ class Trainer:
                     self._stop_on_interrupt()
         finally:
             bar.close()
-        self._end_epoch(val_data, classify, acc.get("lr"))
+            if batches:  # stop the prefetch thread now, even when an error leaves the loop
+                batches.close()
+        self._end_epoch(val_data, count_correct, acc.get("lr"))
 
     def _guarded_step(self, epoch):
         """``optimizer.step()``, refused when a gradient holds a NaN or an infinity.
@@ -476,10 +448,10 @@ class Trainer:
             msg = f"Training interrupted at {where} (no checkpointing was enabled)"
         raise TrainingInterrupted(msg)
 
-    def _end_epoch(self, val_data, classify, lr=None):
+    def _end_epoch(self, val_data, count_correct, lr=None):
         acc = self._acc
         logs = {"epoch": self.epoch + 1, "loss": acc["loss_sum"] / max(acc["n"], 1)}
-        if classify:
+        if count_correct:
             logs["accuracy"] = acc["correct"] / max(acc["n"], 1)
         if val_data is not None:
             logs.update(self.evaluate(val_data, prefix="val_"))
@@ -500,15 +472,15 @@ class Trainer:
     def _check_convergence(self, logs):
         if self.tol is None:
             return
-        key = "val_loss" if "val_loss" in logs else "loss"
-        value = logs[key]
-        if value > self._best_loss - self.tol:
-            self._no_improve += 1
+        key = self.monitor or ("val_loss" if "val_loss" in logs else "loss")
+        value, best = logs[key], self.best_monitored
+        if self.mode == "min":
+            stalled, self.best_monitored = value > best - self.tol, min(best, value)
         else:
-            self._no_improve = 0
-        self._best_loss = min(self._best_loss, value)
-        if self._no_improve >= self.n_iter_no_change:
-            self.stop_training = True
+            stalled, self.best_monitored = value < best + self.tol, max(best, value)
+        self.no_improvement_count = self.no_improvement_count + 1 if stalled else 0
+        if self.no_improvement_count >= self.n_iter_no_change:
+            self.stop_training = self.converged = True
             self.stop_reason = (f"converged: {key} improved by less than tol={self.tol} for "
                                 f"{self.n_iter_no_change} consecutive epochs")
 
