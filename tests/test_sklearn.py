@@ -34,28 +34,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 TINY = dict(hidden_layer_sizes=(8,), max_iter=20, learning_rate_init=0.05, random_state=0)
 
-# float32 is chainrule's default; two checks compare float32 results at float64 tolerances.
-_FLOAT32_XFAIL = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "float32 training: integer sample weights and repeated rows give the same fit up to "
-        "float32 rounding (~1e-6 relative), the check demands rtol=1e-7; it passes with "
-        "dtype='float64'"),
-    "check_methods_subset_invariance": (
-        "float32 inference: BLAS may round a row's outputs differently (1 ulp) depending on "
-        "how many rows are multiplied at once; the check demands atol=1e-7; it passes with "
-        "dtype='float64'"),
-}
-
-
-def _expected_failed_checks(estimator):
-    return _FLOAT32_XFAIL if estimator.dtype == "float32" else {}
-
-
-@parametrize_with_checks(
-    [NeuralNetClassifier(**TINY), NeuralNetRegressor(**TINY),
-     NeuralNetClassifier(**TINY, dtype="float64"), NeuralNetRegressor(**TINY, dtype="float64")],
-    expected_failed_checks=_expected_failed_checks,
-)
+# The default dtype=None follows the input (float64 here, as scikit-learn's checks pass):
+# every check passes, none is expected to fail.
+@parametrize_with_checks([NeuralNetClassifier(**TINY), NeuralNetRegressor(**TINY)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -104,6 +85,45 @@ def test_clone_and_pickle_round_trip():
     restored.partial_fit(X, y)
     est.partial_fit(X, y)
     np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls", [NeuralNetClassifier, NeuralNetRegressor])
+def test_dtype_follows_the_input_or_the_parameter(cls):
+    X, y = _blobs(n=60)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    for given, X_in, want in [(None, X.astype(np.float32), np.float32),
+                              (None, X, np.float64), (None, X.astype(np.float16), np.float64),
+                              (None, np.round(X).astype(np.int64), np.float64),
+                              ("float32", X, np.float32), (np.float32, X, np.float32),
+                              (np.dtype("float64"), X.astype(np.float32), np.float64)]:
+        est = cls(**kw, dtype=given).fit(X_in, y)
+        assert all(p.dtype == want for p in est.coefs_ + est.intercepts_), (given, X_in.dtype)
+        # predicting converts to the network's dtype, whatever the input
+        assert est.predict(X.astype(np.float32)).shape[0] == len(X)
+        assert clone(est).get_params()["dtype"] == given
+
+
+@pytest.mark.parametrize("labels", [
+    np.array(["setosa", "versicolor", "virginica"]),  # NumPy strings
+    np.array(["a", "bb", "ccc"], dtype=object),  # Python strings (a pandas string Series)
+    np.array([3, 10, 42]), np.array([-1, 0, 7], dtype=np.int8),
+])
+def test_save_and_load_round_trips_every_kind_of_label(tmp_path, labels):
+    X, y = load_iris(return_X_y=True)
+    est = NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0,
+                              dtype=np.float32).fit(X, labels[y])
+    est.save(tmp_path / "m.safetensors")
+    loaded = NeuralNetClassifier.load(tmp_path / "m.safetensors")
+    assert loaded.classes_.dtype == est.classes_.dtype
+    np.testing.assert_array_equal(loaded.classes_, est.classes_)
+    pred = loaded.predict(X)
+    assert pred.dtype == est.predict(X).dtype and list(pred) == list(est.predict(X))
+    assert loaded.get_params()["dtype"] == "float32"
+    binary = NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
+        X, y > 0)  # booleans
+    binary.save(tmp_path / "b.safetensors")
+    back = NeuralNetClassifier.load(tmp_path / "b.safetensors")
+    assert back.classes_.dtype == bool and list(back.predict(X)) == list(binary.predict(X))
 
 
 def test_save_and_load(tmp_path):

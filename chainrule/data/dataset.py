@@ -53,6 +53,8 @@ class ArrayDataset:
         Features. An ndarray or memmap is kept as it is (no copy).
     y : array_like of shape (n_samples, ...), optional
         Targets.
+    sample_weight : array_like of shape (n_samples,), optional
+        Weight of each sample in the loss (needs ``y``); a third array of every batch.
 
     Raises
     ------
@@ -67,7 +69,7 @@ class ArrayDataset:
     ((2, 3), [0, 4])
     """
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, sample_weight=None):
         X = X if isinstance(X, np.ndarray) else np.asarray(X)
         if X.ndim == 0:
             raise DataError("ArrayDataset: X must have at least one dimension (the samples)")
@@ -79,6 +81,12 @@ class ArrayDataset:
                 raise DataError(f"ArrayDataset: X has {X.shape[0]} rows but y has {n_y}; "
                                 f"they must have one row per sample")
             arrays.append(y)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight)
+            if y is None or w.shape != (X.shape[0],):
+                raise DataError(f"ArrayDataset: sample_weight has shape {w.shape}, expected "
+                                f"({X.shape[0]},) next to y")
+            arrays.append(w)
         self.arrays = tuple(arrays)
 
     @property

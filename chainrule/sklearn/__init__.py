@@ -2,8 +2,8 @@
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and ``MLPRegressor``
 (same hyper-parameters where the concept exists, same fitted attributes, same
-stopping rules), trained by chainrule's modules, losses, optimizers and
-schedulers in a minibatch loop that follows scikit-learn's rules, plus
+stopping rules), trained by :class:`chainrule.train.Trainer` (the one training
+loop) with scikit-learn's rules as its options and callbacks, plus
 chainrule's own options: every optimizer and learning-rate schedule, a
 one-vs-all output, dropout, batch normalisation, class weights, robust
 regression losses. They follow scikit-learn's estimator rules, so they work in
@@ -28,7 +28,10 @@ How scikit-learn's hyper-parameters map onto chainrule
   solvers ('sgd', 'momentum', 'nesterov') as in scikit-learn; ``lr_schedule``
   names any chainrule scheduler (stepped once per epoch) for any solver.
 - ``tol`` / ``n_iter_no_change`` / ``early_stopping``: scikit-learn's rules,
-  epoch by epoch (training loss, or the validation score with early stopping).
+  epoch by epoch (training loss, or the validation score with early stopping),
+  as the Trainer's convergence test.
+- ``dtype``: None (the default) follows the input like scikit-learn's MLP:
+  float32 X trains in float32, anything else in float64.
 """
 
 from ._classifier import NeuralNetClassifier

@@ -1,4 +1,11 @@
-"""The base of both estimators: scikit-learn's rules around chainrule's minibatch loop.
+"""The base of both estimators: scikit-learn's rules, trained by :class:`chainrule.train.Trainer`.
+
+The estimators hold no epoch or minibatch loop: they validate the data, build the
+network, the optimizer and a DataLoader, and hand them to the Trainer with
+scikit-learn's rules as Trainer options and callbacks (``tol`` /
+``n_iter_no_change`` as the Trainer's convergence test, ``alpha`` as
+:class:`~chainrule.train.L2Penalty`, 'invscaling' and 'adaptive' as
+:class:`~chainrule.train.InverseScalingLR` and :class:`~chainrule.train.AdaptiveLR`).
 
 How the hyper-parameters map onto chainrule is in the package docstring
 (:mod:`chainrule.sklearn`).
@@ -20,12 +27,29 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .. import nn
 from ..backend import get_rng_state, manual_seed, set_rng_state
+from ..data import ArrayDataset
 from ..errors import ModelFileError
 from ..io import load_with_metadata, save
-from ..nn import MLP
-from ..optim import get_optimizer
-from ..optim.lr_scheduler import ReduceLROnPlateau, get_scheduler
-from ..tensor import Tensor, no_grad
+from ..train import (
+    AdaptiveLR,
+    Callback,
+    InverseScalingLR,
+    L2Penalty,
+    SchedulerCallback,
+    Trainer,
+    TrainingDiverged,
+)
+from ..train.evaluate import predict_outputs
+from ..train.recipe import (
+    LoaderSpec,
+    OptimizerSpec,
+    Recipe,
+    ScheduleSpec,
+    build_loader,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+)
 from ._params import (
     _ACTIVATIONS,
     _COMMON_CONSTRAINTS,
@@ -61,82 +85,69 @@ def _glorot_init(model, activation):
             nn.init.uniform_(m.bias, -bound, bound)
 
 
-def _forward(model, X, batch=8192):
-    """The network's outputs for X, in evaluation mode and without a graph."""
-    model.eval()
-    with no_grad():
-        return np.concatenate([model(Tensor(X[i:i + batch])).data
-                               for i in range(0, len(X), batch)])
+def _outputs(model, X):
+    """The network's outputs for X (already in the model's dtype), in evaluation mode."""
+    return predict_outputs(model, X, batch_size=8192)
 
 
-def _l2_penalty(weights):
-    """``sum ||W||^2`` over the weight matrices."""
-    return sum(float(np.vdot(p.data, p.data)) for p in weights)
+class _Record(Callback):
+    """The estimator's side of each epoch: the fitted attributes scikit-learn documents
+    (``loss_curve_``, ``validation_scores_``...), its verbose messages and the best
+    validation weights."""
 
-
-class _Stopping:
-    """scikit-learn's end-of-epoch rules: the loss curve, tol / n_iter_no_change, the
-    'invscaling' and 'adaptive' learning rates, the validation score and best weights."""
-
-    def __init__(self, est, n_samples, val):
-        self.est, self.n_samples, self.val = est, n_samples, val
-        self.converged = False
+    def __init__(self, est, validation):
+        self.est, self.validation = est, validation
+        self.best = est.best_validation_score_ if validation else None
         self.best_state = None
 
-    def epoch_end(self, loss, optimizer):
-        """Record an epoch of mean training loss ``loss``; True when training should stop."""
+    def on_epoch_end(self, trainer, epoch, logs):
         est = self.est
-        est.n_iter_ += 1
-        est.t_ += self.n_samples
+        loss = logs["loss"]
         est.loss_ = loss
         est.loss_curve_.append(loss)
         if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
-        if self.val is not None:
-            score = est._validation_score(*self.val)
+            print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
+        if self.validation:
+            score = logs["val_score"]
             est.validation_scores_.append(score)
             if est.verbose:
                 print(f"Validation score: {score:f}")
-            if score < est.best_validation_score_ + est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                self.best_state = est.model_.state_dict()
-        else:
-            if loss > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            est.best_loss_ = min(est.best_loss_, loss)
-        sgd_rates = est.solver in _SGD_SOLVERS and est.lr_schedule is None
-        if sgd_rates and est.learning_rate == "invscaling":
-            _set_lr(optimizer, est.learning_rate_init / (est.t_ + 1) ** est.power_t)
-        if est._no_improvement_count <= est.n_iter_no_change:
-            return False
-        lr = float(optimizer.param_groups[0]["lr"])
-        if sgd_rates and est.learning_rate == "adaptive" and lr > _MIN_ADAPTIVE_LR:
-            _set_lr(optimizer, lr / 5.0)
-            est._no_improvement_count = 0
-            if est.verbose:
-                print(f"Setting learning rate to {lr / 5.0:f}")
-            return False
-        if est.verbose:
-            what = "Validation score" if self.val is not None else "Training loss"
+            if score > self.best:
+                self.best = score
+                self.best_state = trainer.model.state_dict()
+
+    def on_train_end(self, trainer):
+        est = self.est
+        if trainer.converged and est.verbose:
+            what = "Validation score" if self.validation else "Training loss"
             print(f"{what} did not improve more than tol={est.tol:f} for "
                   f"{est.n_iter_no_change} consecutive epochs. Stopping.")
-        self.converged = True
-        return True
-
-    def train_end(self):
-        if self.best_state is not None and self.est.restore_best_weights:
-            self.est.model_.load_state_dict(self.best_state)
+        if self.best_state is not None and est.restore_best_weights:
+            trainer.model.load_state_dict(self.best_state)
 
 
-def _set_lr(optimizer, lr):
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+def _encode_labels(classes):
+    """``classes_`` as JSON: the values and the dtype (object arrays: of strings only)."""
+    if classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes):
+        raise ValueError("cannot save class labels that are Python objects other than "
+                         "strings; convert them to a NumPy dtype (numbers or strings)")
+    return {"values": classes.tolist(), "dtype": classes.dtype.str}
+
+
+def _decode_labels(c):
+    """The inverse of :func:`_encode_labels`, for values read from an untrusted file."""
+    dtype = np.dtype(str(c["dtype"])[:8])
+    values = list(c["values"])
+    if dtype.kind == "O":
+        if not all(isinstance(v, str) for v in values):
+            raise ValueError("class labels of object dtype must be strings")
+    elif dtype.kind not in "biufU" or dtype.itemsize > 1024:
+        raise ValueError(f"unsupported class label dtype {dtype}")
+    if dtype.kind == "O":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    return np.asarray(values, dtype=dtype)
 
 
 class _BaseNeuralNet(BaseEstimator):
@@ -197,8 +208,9 @@ class _BaseNeuralNet(BaseEstimator):
         if self.solver == "nesterov" and self.momentum == 0:
             raise ValueError("solver='nesterov' needs momentum > 0")
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
-        dtype = np.dtype(self.dtype)
-        X, y = self._validate_xy(X, y, reset=first, dtype=dtype)
+        X, y = self._validate_xy(X, y, reset=first,
+                                 dtype=self._input_dtype() if first else self._model_dtype())
+        dtype = X.dtype
         target, n_outputs = self._encode_targets(y, first, classes)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
@@ -216,10 +228,45 @@ class _BaseNeuralNet(BaseEstimator):
         self.model_.eval()
         return self
 
+    def _recipe(self, hidden=None, batch_size=None):
+        """The estimator's hyper-parameters as a run recipe (model, optimizer, schedule,
+        loader, stopping rules): what the CLI's arguments also become."""
+        s, kw = self.solver, {}
+        if s in _SGD_SOLVERS:
+            nesterov = s == "nesterov" or (s == "sgd" and self.nesterovs_momentum)
+            kw = {"momentum": self.momentum, "nesterov": bool(nesterov and self.momentum > 0)}
+            s = "sgd"
+        elif s in ("adam", "adamw"):
+            kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+        else:
+            kw = {"eps": self.epsilon}
+        schedule = ScheduleSpec()
+        if self.lr_schedule is not None:
+            kwargs = dict(self.lr_schedule_kwargs or {})
+            if self.lr_schedule == "cosine":
+                kwargs.setdefault("T_max", self.max_iter)
+            elif self.lr_schedule == "onecycle":
+                kwargs.setdefault("max_lr", self.learning_rate_init)
+                kwargs.setdefault("total_steps", self.max_iter)
+            schedule = ScheduleSpec(self.lr_schedule, kwargs)
+        return Recipe(
+            model={"kind": "mlp", "hidden": list(hidden or []),
+                   "activation": _ACTIVATIONS[self.activation], "dropout": self.dropout,
+                   "batch_norm": self.batch_norm},
+            # fused: one update per group on flat buffers (bitwise the same as per
+            # parameter); on these small layers the per-parameter calls cost more
+            optimizer=OptimizerSpec(s, self.learning_rate_init, 0.0, kw, fused=True),
+            schedule=schedule,
+            # NOTE: prefetch off: a background gather costs more than it saves on batches
+            # of in-memory rows this small.
+            loader=LoaderSpec(batch_size=batch_size, shuffle=self.shuffle, prefetch=False),
+            epochs=self.max_iter, tol=self.tol, patience=self.n_iter_no_change,
+            class_weight=getattr(self, "class_weight", None))
+
     def _initialize(self, n_features, hidden, n_outputs, dtype):
-        activation = _ACTIVATIONS[self.activation]
-        model = MLP(n_features, hidden, n_outputs, activation, self.dropout, self.batch_norm)
-        _glorot_init(model, activation)
+        recipe = self._recipe(hidden)
+        model = build_model(recipe.model, n_features, n_outputs)
+        _glorot_init(model, recipe.model["activation"])
         self.model_ = model.to(dtype)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
@@ -243,32 +290,14 @@ class _BaseNeuralNet(BaseEstimator):
         weights = [m.weight for m in self.model_.modules() if isinstance(m, nn.Linear)]
         ids = {id(p) for p in weights}
         others = [p for p in self.model_.parameters() if id(p) not in ids]
-        groups = [{"params": weights, "weight_decay": 0.0}]
+        groups = [{"params": weights, "weight_decay": 0.0}]  # group 0: see L2Penalty
         if others:
             groups.append({"params": others, "weight_decay": 0.0})
-        s, kw = self.solver, {}
-        if s in _SGD_SOLVERS:
-            nesterov = s == "nesterov" or (s == "sgd" and self.nesterovs_momentum)
-            kw = {"momentum": self.momentum, "nesterov": bool(nesterov and self.momentum > 0)}
-            s = "sgd"
-        elif s in ("adam", "adamw"):
-            kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
-        else:
-            kw = {"eps": self.epsilon}
-        # fused: one update per group on flat buffers (bitwise the same as per parameter);
-        # on these small layers the per-parameter array calls cost more than the arithmetic
-        opt = get_optimizer(s, groups, lr=self.learning_rate_init, fused=True, **kw)
-        if self.lr_schedule is None:
-            return opt, None
-        kwargs = dict(self.lr_schedule_kwargs or {})
-        if self.lr_schedule == "cosine":
-            kwargs.setdefault("T_max", self.max_iter)
-        elif self.lr_schedule == "onecycle":
-            kwargs.setdefault("max_lr", self.learning_rate_init)
-            kwargs.setdefault("total_steps", self.max_iter)
+        recipe = self._recipe()
+        opt = build_optimizer(recipe.optimizer, groups)
         try:
-            return opt, get_scheduler(self.lr_schedule, opt, **kwargs)
-        except TypeError as e:
+            return opt, build_scheduler(recipe.schedule, opt)
+        except ValueError as e:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}: {e}; give its arguments in "
                              f"lr_schedule_kwargs") from None
 
@@ -295,75 +324,53 @@ class _BaseNeuralNet(BaseEstimator):
                               "be clipped")
             batch = min(self.batch_size, n)
         head = self._head()
-        loss_fn = self._loss_module(head)
-        enc = head.encode(target)
-        if enc.dtype.kind == "f":
-            enc = enc.astype(X.dtype, copy=False)
-        order = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-        stopping = _Stopping(self, n, val)
-        self.n_iter_ = 0
+        recipe = self._recipe(batch_size=batch)
+        loader = build_loader(recipe.loader, ArrayDataset(X, target, weights),
+                              seed=int(rs.randint(np.iinfo(np.int32).max)))
+        record = _Record(self, val is not None)
+        trainer = Trainer(
+            self.model_, self._loss_module(head), self._optimizer, head=head,
+            callbacks=self._rules() + [record], tol=recipe.tol,
+            # scikit-learn stops after *more than* n_iter_no_change epochs without progress
+            n_iter_no_change=recipe.patience + 1,
+            monitor="val_score" if val else "loss", mode="max" if val else "min",
+            metrics={"score": self._score_outputs} if val else None, val_loss=False,
+            check_finite=False, train_metrics=False)
+        trainer.best_monitored = self.best_validation_score_ if val else self.best_loss_
+        trainer.no_improvement_count = self._no_improvement_count
         try:
-            for _ in range(1 if incremental else self.max_iter):
-                if self.shuffle:
-                    # one gather per epoch; the minibatches are then contiguous views
-                    perm = order.permutation(n)
-                    arrays = (X[perm], enc[perm], None if weights is None else weights[perm])
-                else:
-                    arrays = (X, enc, weights)
-                loss = self._epoch(*arrays, batch, loss_fn)
-                stop = stopping.epoch_end(loss, self._optimizer)
-                if self._scheduler is not None:
-                    if isinstance(self._scheduler, ReduceLROnPlateau):
-                        self._scheduler.step(loss)
-                    else:
-                        self._scheduler.step()
-                if stop:
-                    break
+            trainer.fit(loader, val, epochs=1 if incremental else recipe.epochs)
+        except TrainingDiverged as e:
+            value = str(e).split("became ", 1)[-1].split(" ", 1)[0]
+            raise ValueError(f"The training loss became {value} at epoch {trainer.epoch + 1}; "
+                             f"the input data may contain large values and need to be "
+                             f"preprocessed, or learning_rate_init is too high.") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        stopping.train_end()
-        if not incremental and not stopping.converged and self.n_iter_ == self.max_iter:
+        self.n_iter_ = trainer.epoch
+        self.t_ += trainer.samples_seen
+        self._no_improvement_count = trainer.no_improvement_count
+        if val:
+            self.best_validation_score_ = trainer.best_monitored
+        else:
+            self.best_loss_ = trainer.best_monitored
+        if not incremental and not trainer.converged and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
-    def _epoch(self, X, target, weights, batch, loss_fn):
-        """One pass of minibatch SGD over (X, target[, weights]); returns the mean loss.
-
-        NOTE: the gradient of the L2 penalty alpha / (2 sum(w_B)) ||W||^2 is applied by the
-        optimizer as the weight group's weight_decay alpha / sum(w_B) (set per minibatch),
-        not built into the graph; its value is added to the reported loss.
-        """
-        model, opt, alpha = self.model_, self._optimizer, self.alpha
-        group = opt.param_groups[0]  # the weights (see _make_optimizer)
-        model.train()
-        total = 0.0
-        for start in range(0, X.shape[0], batch):
-            stop = start + batch
-            out = model(Tensor(X[start:stop]))
-            tb = target[start:stop]
-            if weights is None:
-                sw = float(tb.shape[0])
-                loss = loss_fn(out, tb)
-            else:
-                wb = weights[start:stop]
-                sw = float(wb.sum())
-                if sw <= 0:  # a minibatch of zero weight: nothing to learn from
-                    continue
-                loss = loss_fn(out, tb, sample_weight=wb)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise ValueError(f"The training loss became {value} at epoch "
-                                 f"{self.n_iter_ + 1}; the input data may contain large values "
-                                 f"and need to be preprocessed, or learning_rate_init is too "
-                                 f"high.")
-            if alpha:
-                group["weight_decay"] = alpha / sw
-                value += 0.5 * alpha / sw * _l2_penalty(group["params"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += value * tb.shape[0]
-        return total / X.shape[0]
+    def _rules(self):
+        """scikit-learn's per-step and per-epoch rules, as Trainer callbacks."""
+        rules = []
+        if self._scheduler is not None:  # stepped once per epoch, a plateau on the loss
+            rules.append(SchedulerCallback(self._scheduler, "epoch", monitor="loss"))
+        if self.alpha:
+            rules.append(L2Penalty(self.alpha, group=0))  # group 0: the weights
+        if self.solver in _SGD_SOLVERS and self.lr_schedule is None:
+            if self.learning_rate == "invscaling":
+                rules.append(InverseScalingLR(self.learning_rate_init, self.power_t, self.t_))
+            elif self.learning_rate == "adaptive":
+                rules.append(AdaptiveLR(5.0, _MIN_ADAPTIVE_LR, verbose=self.verbose))
+        return rules
 
     def _train_weights(self, target, sample_weight, incremental):
         return sample_weight
@@ -374,8 +381,18 @@ class _BaseNeuralNet(BaseEstimator):
     # -------------------------------------------------------------- predicting
     def _outputs(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
-        return _forward(self.model_, X)
+        X = validate_data(self, X, reset=False, dtype=self._model_dtype())
+        return _outputs(self.model_, X)
+
+    def _input_dtype(self):
+        """The dtype(s) validate_data converts X to: the ``dtype`` parameter, or with
+        ``dtype=None`` float32 for float32 input and float64 for anything else."""
+        if self.dtype is None:
+            return [np.float64, np.float32]
+        return np.dtype(self.dtype)
+
+    def _model_dtype(self):
+        return next(iter(self.model_.parameters())).data.dtype
 
     # -------------------------------------------------------------- saving
     def save(self, path):
@@ -394,6 +411,8 @@ class _BaseNeuralNet(BaseEstimator):
                   for k, v in self.get_params().items()}
         if not isinstance(params["random_state"], (int, type(None))):
             params["random_state"] = None
+        if params["dtype"] is not None:
+            params["dtype"] = np.dtype(params["dtype"]).name
         if isinstance(params.get("class_weight"), dict):
             params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
         meta = {"estimator": type(self).__name__, "params": params,
@@ -403,7 +422,7 @@ class _BaseNeuralNet(BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             meta["feature_names_in"] = [str(v) for v in self.feature_names_in_]
         if hasattr(self, "classes_"):
-            meta["classes"] = {"values": self.classes_.tolist(), "dtype": self.classes_.dtype.str}
+            meta["classes"] = _encode_labels(self.classes_)
         save(self.model_, path, metadata=meta)
 
     @classmethod
@@ -460,11 +479,7 @@ class _BaseNeuralNet(BaseEstimator):
             est.feature_names_in_ = np.asarray([str(v) for v in meta["feature_names_in"]],
                                                dtype=object)
         if "classes" in meta:
-            c = meta["classes"]
-            dtype = np.dtype(str(c["dtype"])[:8])
-            if dtype.kind not in "biufU" or dtype.itemsize > 1024:
-                raise ValueError(f"unsupported class label dtype {dtype}")
-            est.classes_ = np.asarray(list(c["values"]), dtype=dtype)
+            est.classes_ = _decode_labels(meta["classes"])
         return est
 
 

@@ -6,15 +6,14 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ..ops.softmax import log_softmax_array
 from ..train import make_head
+from ..train.heads import class_weights
 from ._base import (
     _BaseNeuralNet,
-    _forward,
     validate_data,
 )
 from ._params import (
@@ -70,7 +69,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  multi_class="softmax", dropout=0.0, batch_norm=False, class_weight=None,
                  lr_schedule=None, lr_schedule_kwargs=None, restore_best_weights=True,
-                 dtype="float32", device="cpu"):
+                 dtype=None, device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -141,19 +140,10 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
 
     def _train_weights(self, target, sample_weight, incremental):
         """sample_weight times the class weights; None when every weight is 1."""
-        w, cw = sample_weight, self.class_weight
-        dtype = np.dtype(self.dtype)
-        if cw is not None:
-            if isinstance(cw, dict):
-                unknown = [c for c in cw if c not in self.classes_]
-                if unknown:
-                    raise ValueError(f"class_weight: labels {unknown} are not in classes_ "
-                                     f"{self.classes_.tolist()}")
-                per_class = np.array([cw.get(c, 1.0) for c in self.classes_], dtype=dtype)
-            else:
-                present = np.unique(target)
-                per_class = np.ones(len(self.classes_), dtype=dtype)
-                per_class[present] = compute_class_weight("balanced", classes=present, y=target)
+        w = sample_weight
+        per_class = class_weights(self.class_weight, target, len(self.classes_),
+                                  labels=self.classes_, dtype=self._model_dtype())
+        if per_class is not None:
             w = per_class[target] if w is None else w * per_class[target]
         if w is not None and not incremental and np.count_nonzero(
                 np.bincount(target, weights=w) > 0) < 2:
@@ -169,8 +159,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
             return "logistic"
         return "softmax" if self.multi_class == "softmax" else "logistic"
 
-    def _validation_score(self, X, target, w):
-        out = _forward(self.model_, X)
+    def _score_outputs(self, target, out, w):
+        """The early-stopping score: accuracy of the outputs (NaN when not finite)."""
         if not np.isfinite(out).all():
             return np.nan
         return float(accuracy_score(target, self._head().predict(out), sample_weight=w))

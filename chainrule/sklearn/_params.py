@@ -44,7 +44,8 @@ _COMMON_CONSTRAINTS = {
     "lr_schedule": [StrOptions(set(_SCHEDULERS)), None],
     "lr_schedule_kwargs": [dict, None],
     "restore_best_weights": ["boolean"],
-    "dtype": [StrOptions({"float32", "float64"})],
+    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64}),
+              Options(np.dtype, {np.dtype(np.float32), np.dtype(np.float64)}), None],
     "device": [StrOptions({"cpu"})],
 }
 
@@ -120,8 +121,10 @@ default='adam'
         ``max_iter``.
     restore_best_weights : bool, default=True
         With early stopping, end with the weights of the best validation score.
-    dtype : {'float32', 'float64'}, default='float32'
-        Precision of the network and of the computations.
+    dtype : {'float32', 'float64'}, numpy float type or None, default=None
+        Precision of the network and of the computations. None follows the
+        input, as scikit-learn's MLP does: float32 X trains in float32, any
+        other X in float64. ``np.float32`` / ``np.float64`` are accepted.
     device : {'cpu'}, default='cpu'
         Where the network lives (only the CPU for now)."""
 
@@ -130,7 +133,7 @@ _COMMON_ATTRS_DOC = """
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Feature names seen during fit (only when X has string column names).
-    model_ : chainrule.nn.Sequential
+    model_ : chainrule.nn.MLP
         The trained network; save it with ``cr.save(est.model_, path)``.
     coefs_ : list of ndarray of shape (n_in, n_out)
         Weight matrix of each Linear layer, transposed to scikit-learn's layout

@@ -13,7 +13,6 @@ from ..train import RegressionHead
 from ..train.heads import REGRESSION_LOSSES
 from ._base import (
     _BaseNeuralNet,
-    _forward,
     validate_data,
 )
 from ._params import (
@@ -64,7 +63,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  loss="squared_error", dropout=0.0, batch_norm=False, lr_schedule=None,
-                 lr_schedule_kwargs=None, restore_best_weights=True, dtype="float32",
+                 lr_schedule_kwargs=None, restore_best_weights=True, dtype=None,
                  device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -111,7 +110,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
                              y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        return X, y.astype(dtype, copy=False)
+        return X, y.astype(X.dtype, copy=False)
 
     def _encode_targets(self, y, first, classes):
         return y, (1 if y.ndim == 1 else y.shape[1])
@@ -127,8 +126,8 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     def _out_activation(self, n_outputs):
         return "identity"
 
-    def _validation_score(self, X, y, w):
-        out = _forward(self.model_, X)
+    def _score_outputs(self, y, out, w):
+        """The early-stopping score: R^2 of the outputs (NaN when not finite)."""
         if not np.isfinite(out).all():
             return np.nan
         return float(r2_score(y, out.reshape(y.shape), sample_weight=w))

@@ -3,6 +3,12 @@
 A callback may read the trainer (``trainer.model``, ``trainer.history``...)
 and set ``trainer.stop_training = True``. Callbacks with state implement
 ``state_dict``/``load_state_dict`` so a resumed run continues exactly.
+
+Besides the general ones (EarlyStopping, MetricLogger, SchedulerCallback,
+LambdaCallback), three carry scikit-learn's MLP rules, which the estimators
+train with: :class:`L2Penalty` (``alpha``), :class:`InverseScalingLR`
+(``learning_rate='invscaling'``) and :class:`AdaptiveLR`
+(``learning_rate='adaptive'``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sys
 
 import numpy as np
 
+from ..backend import array_module
 from ..optim.lr_scheduler import ReduceLROnPlateau
 
 
@@ -209,6 +216,95 @@ class LambdaCallback(Callback):
             if not hasattr(Callback, name):
                 raise ValueError(f"LambdaCallback: unknown hook {name!r}")
             setattr(self, name, fn)
+
+
+def _set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class L2Penalty(Callback):
+    """scikit-learn's ``alpha``: ``alpha / (2 W_B) ||theta||^2`` on each minibatch B.
+
+    ``W_B`` is the minibatch's total sample weight (its size without weights) and
+    theta the parameters of one optimizer group (the estimators put the weight
+    matrices there, not the biases). The gradient ``alpha / W_B * theta`` is applied
+    as that group's ``weight_decay``, set before every step; the penalty's value is
+    added to the minibatch's reported loss.
+
+    Parameters
+    ----------
+    alpha : float
+    group : int, default 0
+        Index of the optimizer's parameter group.
+    """
+
+    def __init__(self, alpha, group=0):
+        self.alpha = float(alpha)
+        self.group = group
+
+    def on_after_backward(self, trainer, logs):
+        group = trainer.optimizer.param_groups[self.group]
+        decay = self.alpha / logs["weight"]
+        group["weight_decay"] = decay
+        squares = 0.0
+        for p in group["params"]:
+            squares += float(array_module(p.data).vdot(p.data, p.data))
+        logs["loss"] += 0.5 * decay * squares
+
+
+class InverseScalingLR(Callback):
+    """scikit-learn's ``learning_rate='invscaling'``: after each epoch the learning rate
+    becomes ``initial_lr / (t + 1) ** power_t``, t the training samples seen so far.
+
+    Parameters
+    ----------
+    initial_lr : float
+    power_t : float, default 0.5
+    samples_before : int, default 0
+        Samples seen by earlier fits of the same model (scikit-learn's ``t_``).
+    """
+
+    def __init__(self, initial_lr, power_t=0.5, samples_before=0):
+        self.initial_lr = float(initial_lr)
+        self.power_t = float(power_t)
+        self.samples_before = int(samples_before)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        t = self.samples_before + trainer.samples_seen
+        _set_lr(trainer.optimizer, self.initial_lr / (t + 1) ** self.power_t)
+
+
+class AdaptiveLR(Callback):
+    """scikit-learn's ``learning_rate='adaptive'``: when the Trainer's convergence test
+    would stop training, divide the learning rate by ``factor`` and go on instead,
+    until the learning rate is no more than ``min_lr``.
+
+    Parameters
+    ----------
+    factor : float, default 5.0
+    min_lr : float, default 1e-6
+    verbose : bool, default False
+        Print each new learning rate (scikit-learn's message).
+    """
+
+    def __init__(self, factor=5.0, min_lr=1e-6, verbose=False):
+        self.factor = float(factor)
+        self.min_lr = float(min_lr)
+        self.verbose = verbose
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not trainer.converged:
+            return
+        lr = float(trainer.optimizer.param_groups[0]["lr"])
+        if lr <= self.min_lr:
+            return
+        _set_lr(trainer.optimizer, lr / self.factor)
+        trainer.no_improvement_count = 0
+        trainer.converged = trainer.stop_training = False
+        trainer.stop_reason = None
+        if self.verbose:
+            print(f"Setting learning rate to {lr / self.factor:f}")
 
 
 def to_jsonable(x):

@@ -59,12 +59,9 @@ def _as_loader(data, batch_size, shuffle, seed):
             raise ValueError(f"training data must be a tuple (X, y[, sample_weight]), got "
                              f"{len(data)} arrays")
         X, y, *w = (getattr(a, "data", a) for a in data)
-        data = ArrayDataset(X, y)
-        if w:  # ArrayDataset holds (X, y); the weights ride along as a third array
-            w = np.asarray(w[0])
-            if w.shape != (len(data),):
-                raise ValueError(f"sample_weight has shape {w.shape}, expected ({len(data)},)")
-            data.arrays = data.arrays + (w,)
+        if w and np.shape(w[0]) != (len(X),):
+            raise ValueError(f"sample_weight has shape {np.shape(w[0])}, expected ({len(X)},)")
+        data = ArrayDataset(X, y, w[0] if w else None)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
@@ -108,6 +105,8 @@ class Trainer:
         checked.
     train_metrics : bool, default True
         Log the training accuracy of classification heads (``accuracy``).
+    val_loss : bool, default True
+        Log the validation loss (``val_loss``) beside the validation metrics.
     checkpoint : CheckpointManager, optional
         Writes checkpoints (see :mod:`chainrule.train.checkpoint`).
     verbose : int
@@ -129,7 +128,7 @@ class Trainer:
     def __init__(self, model, loss_fn=None, optimizer=None, *, head=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), tol=None, n_iter_no_change=10,
                  monitor=None, mode="min", class_weight=None, metrics=None, check_finite=True,
-                 train_metrics=True, checkpoint=None, verbose=0):
+                 train_metrics=True, val_loss=True, checkpoint=None, verbose=0):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if loss_fn is None:
@@ -158,6 +157,7 @@ class Trainer:
         self.metrics = metrics
         self.check_finite = check_finite
         self.train_metrics = train_metrics
+        self.val_loss = val_loss
         self.checkpoint = checkpoint
         self.verbose = verbose
         self.history = History()
@@ -268,8 +268,8 @@ class Trainer:
 
     def evaluate(self, data, prefix=""):
         """Loss and metrics on ``data`` ((X, y[, w]) arrays or an ArrayDataset)."""
-        return evaluate(self.model, as_arrays(data), self.head, self.loss_fn, self.metrics,
-                        prefix=prefix)
+        return evaluate(self.model, as_arrays(data), self.head,
+                        self.loss_fn if self.val_loss else None, self.metrics, prefix=prefix)
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_data, val_data=None, epochs=10, batch_size=32, shuffle=True, seed=None,

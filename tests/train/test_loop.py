@@ -444,3 +444,31 @@ def test_no_progress_bar_without_a_terminal(monkeypatch):
     bar.update(1.0)
     bar.close()
     assert sys.stderr.text == []
+
+
+# ------------------------------------------------------------------ options the estimators use
+def test_a_minibatch_of_zero_weight_makes_no_step():
+    X, y = _blobs(12)
+    w = np.zeros(12, np.float32)
+    before = _train_linear_softmax((X, y, w), epochs=0)[0]
+    after, h, trainer = _train_linear_softmax((X, y, w), epochs=2)
+    _assert_same_weights(before, after)
+    assert trainer.step == 0 and trainer.samples_seen == 24 and h["loss"] == [0.0, 0.0]
+
+
+def test_convergence_on_a_maximised_metric_and_after_backward_hook():
+    X, y = _blobs(30)
+    cr.manual_seed(0)
+    model = cr.nn.Linear(2, 3)
+    seen = []
+    bump = LambdaCallback(on_after_backward=lambda t, logs: (
+        seen.append((logs["n"], logs["weight"])), logs.__setitem__("loss", 100.0)))
+    trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1),
+                      head=SoftmaxHead(3), callbacks=[bump], tol=10.0, n_iter_no_change=2,
+                      monitor="val_score", mode="max", val_loss=False,
+                      metrics={"score": lambda yt, out, w: float((out.argmax(1) == yt).mean())})
+    h = trainer.fit((X, y), val_data=(X, y), epochs=20, batch_size=10, seed=0)
+    # the score can never beat the first epoch's by tol=10: stops after 2 more epochs
+    assert h.epochs == 3 and trainer.converged and "val_score" in h.history
+    assert "val_loss" not in h.history and h["loss"] == [100.0] * 3
+    assert seen[0] == (10, 10) and len(seen) == 9
