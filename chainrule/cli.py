@@ -9,17 +9,14 @@ import argparse
 import json
 import math
 import os
-import shlex
 import sys
 import time
 
-import numpy as np
-
 from .errors import ChainruleError
+from .train.run import DEFAULT_DATASET, PLOTTED
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "inverse-time", "cosine")
-DEFAULT_DATASET = "digits"
 
 
 class UsageError(ChainruleError):
@@ -228,130 +225,46 @@ def _check_train_args(a):
         raise UsageError("--target is only used with --data")
 
 
-def _load_source(cfg):
-    from .data import load_dataset, read_table
-
-    if cfg["data"] is not None:
-        table = read_table(cfg["data"], target=cfg["target"], task=cfg["task"])
-    else:
-        table = load_dataset(cfg["dataset"] or DEFAULT_DATASET)
-        if cfg["task"] != "auto" and cfg["task"] != table.task:
-            raise UsageError(f"dataset {cfg['dataset']!r} is a {table.task} dataset, not "
-                             f"{cfg['task']}")
-    if table.y is None:
-        raise ChainruleError(f"{table.source}: no target to train on")
-    if table.task == "classification" and len(np.unique(table.y)) < 2:
-        raise ChainruleError(f"{table.source}: the target {table.target_name!r} has fewer than "
-                             f"2 classes; classification needs at least 2")
-    return table
-
-
-def _split(table, cfg):
-    """Shuffled (and, for classes, stratified) train / validation / test indices."""
-    from .data import split_indices
-
-    n = table.n_samples
-    classify = table.task == "classification"
-    y = np.asarray(table.y)
-    test_size = cfg["test_split"]
-    rest, test = (split_indices(n, test_size, seed=cfg["seed"], stratify=y if classify else None)
-                  if test_size > 0 else (np.arange(n), np.arange(0)))
-    val_size = cfg["val_split"] / (1 - test_size) if cfg["val_split"] else 0
-    if val_size > 0:
-        tr, va = split_indices(len(rest), val_size, seed=cfg["seed"] + 1,
-                               stratify=y[rest] if classify else None)
-        train, val = rest[tr], rest[va]
-    else:
-        train, val = rest, np.arange(0)
-    if classify:
-        seen = set(np.unique(y[train]).tolist())
-        for part, flag, idx in (("test", "test", test), ("validation", "val", val)):
-            unseen = sorted(set(np.unique(y[idx]).tolist()) - seen)
-            if unseen:
-                names = [table.classes[i] for i in unseen] if table.classes else unseen
-                raise ChainruleError(f"{table.source}: class {names[0]!r} appears in the {part} "
-                                     f"split but never in the training split (too few samples "
-                                     f"of it: add data or lower --{flag}-split)")
-    return train, val, test
-
-
-def _default_run_dir(cfg):
-    name = cfg["dataset"] or (os.path.splitext(os.path.basename(cfg["data"]))[0]
-                              if cfg["data"] else DEFAULT_DATASET)
+def _default_run_dir(recipe):
+    d = recipe.data
+    name = d.dataset or (os.path.splitext(os.path.basename(d.path))[0] if d.path
+                         else DEFAULT_DATASET)
     return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _setup(cfg):
-    """Everything a run needs, built deterministically from its config."""
-    import chainrule as cr
+def _recipe_from_args(a):
+    """The run recipe the ``train`` arguments describe."""
+    from .train.recipe import (
+        CheckpointSpec,
+        DataSpec,
+        LoaderSpec,
+        OptimizerSpec,
+        Recipe,
+        cli_schedule,
+    )
 
-    from . import optim
-    from .data import StandardScaler
-    from .nn import MLP
-    from .train import CheckpointManager, EarlyStopping, MetricLogger, Trainer
-    from .train.heads import make_head
-
-    table = _load_source(cfg)
-    train, val, test = _split(table, cfg)
-    X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
-    scaler = StandardScaler().fit(X[train])
-    Xs = scaler.transform(X).astype(np.float32)
-    y = np.asarray(table.y)
-    classify = table.task == "classification"
-    n_classes = len(table.classes) if classify and table.classes else int(y.max()) + 1 \
-        if classify else None
-    n_out = 1 if not classify and y.ndim == 1 else (y.shape[1] if not classify else None)
-    head = make_head(table.task, n_classes=n_classes, head=cfg["head"],
-                     n_outputs=n_out or 1, loss=cfg["loss"])
-    cr.manual_seed(cfg["seed"])
-    model = MLP(Xs.shape[1], cfg["hidden"], head.n_outputs, cfg["activation"],
-                cfg["dropout"], cfg["batch_norm"])
-    optimizer = optim.get_optimizer(cfg["optimizer"], model.parameters(), lr=cfg["lr"],
-                                    weight_decay=cfg["weight_decay"])
-    scheduler = None
-    if cfg["schedule"] != "constant":
-        kwargs = {"step": {"step_size": max(cfg["epochs"] // 3, 1), "gamma": 0.1},
-                  "exponential": {"gamma": 0.95},
-                  "inverse-time": {"decay_rate": 0.1},
-                  "cosine": {"T_max": cfg["epochs"]}}[cfg["schedule"]]
-        scheduler = optim.lr_scheduler.get_scheduler(cfg["schedule"], optimizer, **kwargs)
-    run_dir = cfg["out"]
-    callbacks = [MetricLogger(os.path.join(run_dir, "history.csv"))]
-    has_val = len(val) > 0
-    if has_val:
-        callbacks.append(EarlyStopping("val_loss", patience=cfg["patience"],
-                                       min_delta=cfg["tol"], verbose=not cfg["quiet"]))
-    resume = f"chainrule train --resume {shlex.quote(run_dir)}"
-    checkpoint = CheckpointManager(os.path.join(run_dir, "checkpoints"),
-                                   every_steps=cfg["checkpoint_every"],
-                                   keep=cfg["keep_checkpoints"], resume_command=resume)
-    trainer = Trainer(model, head=head, optimizer=optimizer, scheduler=scheduler,
-                      callbacks=callbacks, tol=None if has_val else cfg["tol"],
-                      n_iter_no_change=cfg["patience"],
-                      class_weight=None if cfg["class_weight"] == "none" else cfg["class_weight"],
-                      checkpoint=checkpoint, verbose=0 if cfg["quiet"] else 1)
-    loader = cr.data.DataLoader(cr.data.ArrayDataset(Xs[train], y[train]),
-                                batch_size=cfg["batch_size"], shuffle=True, seed=cfg["seed"])
-    parts = {"train": train, "val": val, "test": test}
-    return table, scaler, Xs, y, head, model, trainer, loader, parts
+    data = DataSpec(path=os.path.abspath(a.data) if a.data is not None else None,
+                    dataset=a.dataset if a.data is not None or a.dataset else DEFAULT_DATASET,
+                    target=a.target, task=a.task, val_split=a.val_split,
+                    test_split=a.test_split)
+    recipe = Recipe(
+        data=data,
+        model={"kind": "mlp", "hidden": list(a.hidden), "activation": a.activation,
+               "dropout": a.dropout, "batch_norm": a.batch_norm},
+        head={"head": a.head, "loss": a.loss},
+        optimizer=OptimizerSpec(a.optimizer, a.lr, a.weight_decay),
+        schedule=cli_schedule(a.schedule, a.epochs),
+        loader=LoaderSpec(batch_size=a.batch_size), epochs=a.epochs, tol=a.tol,
+        patience=a.patience, class_weight=None if a.class_weight == "none" else a.class_weight,
+        seed=a.seed, checkpoint=CheckpointSpec(a.checkpoint_every, a.keep_checkpoints),
+        quiet=a.quiet)
+    recipe.out = a.out or _default_run_dir(recipe)
+    return recipe
 
 
-def _config_from_args(a):
-    cfg = {k: getattr(a, k) for k in (
-        "data", "dataset", "target", "task", "hidden", "activation", "head", "loss", "optimizer",
-        "lr", "weight_decay", "schedule", "batch_size", "epochs", "tol", "patience", "dropout",
-        "batch_norm", "class_weight", "val_split", "test_split", "seed", "checkpoint_every",
-        "keep_checkpoints", "quiet", "out")}
-    cfg["hidden"] = list(cfg["hidden"])
-    if cfg["data"] is None and cfg["dataset"] is None:
-        cfg["dataset"] = DEFAULT_DATASET
-    if cfg["data"] is not None:
-        cfg["data"] = os.path.abspath(cfg["data"])
-    cfg["out"] = cfg["out"] or _default_run_dir(cfg)
-    return cfg
+def _read_recipe(run_dir):
+    from .train.recipe import Recipe
 
-
-def _read_config(run_dir):
     path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(path):
         raise ChainruleError(f"{run_dir}: not a chainrule run directory (no config.json)")
@@ -360,9 +273,12 @@ def _read_config(run_dir):
             cfg = json.load(f)
     except (OSError, ValueError) as e:
         raise ChainruleError(f"{path}: cannot be read ({e})") from None
-    if not isinstance(cfg, dict) or "hidden" not in cfg:
+    if not isinstance(cfg, dict):
         raise ChainruleError(f"{path}: not a chainrule run configuration")
-    return cfg
+    try:
+        return Recipe.from_dict(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ChainruleError(f"{path}: not a chainrule run configuration ({e})") from None
 
 
 def _check_resume_args(a):
@@ -379,186 +295,84 @@ def _check_resume_args(a):
 def cmd_train(a):
     from .io.runlock import RunDirectory
     from .io.tensorfile import require_safetensors
+    from .train import run
     from .train.checkpoint import latest_checkpoint
-    from .train.evaluate import evaluate
 
     require_safetensors()  # fail before training, not when saving its result
+    state_path = None
     if a.resume:
         _check_resume_args(a)
-        cfg = _read_config(a.resume)
-        cfg["out"] = a.resume
-        cfg["quiet"] = a.quiet or cfg.get("quiet", False)
+        recipe = _read_recipe(a.resume)
+        recipe.out = a.resume
+        recipe.quiet = a.quiet or recipe.quiet
         state_path, state = latest_checkpoint(os.path.join(a.resume, "checkpoints"))
         if state is None:
             # NOTE: killed before its first checkpoint; a run is a pure function of its
-            # config, so starting it again is the exact continuation.
+            # recipe, so starting it again is the exact continuation.
             print(f"{a.resume}: no valid checkpoint yet; running it again from the start",
                   file=sys.stderr)
     else:
         _check_train_args(a)
-        cfg = _config_from_args(a)
-        if os.path.exists(os.path.join(cfg["out"], "config.json")):
-            raise UsageError(f"{cfg['out']} already holds a run; choose another --out or "
-                             f"continue it with --resume {cfg['out']}")
+        recipe = _recipe_from_args(a)
+        if os.path.exists(os.path.join(recipe.out, "config.json")):
+            raise UsageError(f"{recipe.out} already holds a run; choose another --out or "
+                             f"continue it with --resume {recipe.out}")
         state = None
-    lock = RunDirectory(cfg["out"])
+    lock = RunDirectory(recipe.out)
     lock.check_free()  # a concurrent run on the same --out is refused at once
-    table, scaler, Xs, y, head, model, trainer, loader, parts = _setup(cfg)
+    r = run.prepare(recipe)
     lock.acquire()  # atomic: exactly one of two concurrent runs gets here
     ok = False
     try:
-        code = _train_body(a, cfg, state, state_path if a.resume else None, table, scaler, Xs,
-                           y, head, model, trainer, loader, parts)
+        code = _train_body(a, r, state, state_path)
         ok = True
         return code
     finally:
         lock.release(failed=not ok)  # a failed fresh run leaves no directory behind
 
 
-def _train_body(a, cfg, state, state_path, table, scaler, Xs, y, head, model, trainer, loader,
-                parts):
-    from .io import save
+def _train_body(a, r, state, state_path):
     from .io.atomic import write_json
-    from .train import TrainingInterrupted
+    from .train import TrainingInterrupted, run
 
-    if not a.resume and os.path.exists(os.path.join(cfg["out"], "config.json")):
-        raise UsageError(f"{cfg['out']} already holds a run; choose another --out or "
-                         f"continue it with --resume {cfg['out']}")
+    recipe = r.recipe
+    if not a.resume and os.path.exists(os.path.join(recipe.out, "config.json")):
+        raise UsageError(f"{recipe.out} already holds a run; choose another --out or "
+                         f"continue it with --resume {recipe.out}")
     if not a.resume:
-        write_json(os.path.join(cfg["out"], "config.json"), cfg)
+        write_json(os.path.join(recipe.out, "config.json"), recipe.to_dict())
     elif state is not None:
         print(f"Resuming from {state_path} (epoch {state['epoch']}, step {state['step']})",
               file=sys.stderr)
-    val = parts["val"]
-    val_data = (Xs[val], y[val]) if len(val) else None
-    if not cfg["quiet"]:
-        print(f"Training on {table.source}: {len(parts['train'])} train / {len(val)} validation "
-              f"/ {len(parts['test'])} test samples, {Xs.shape[1]} features, task "
-              f"{table.task}", file=sys.stderr)
+    if not recipe.quiet:
+        print(f"Training on {r.table.source}: {len(r.train_idx)} train / {len(r.val_idx)} "
+              f"validation / {len(r.test_idx)} test samples, {r.X.shape[1]} features, task "
+              f"{r.table.task}", file=sys.stderr)
     try:
-        # overflow on the way to a divergence is reported by TrainingDiverged, in one line
-        with np.errstate(over="ignore", invalid="ignore"):
-            history = trainer.fit(loader, val_data, epochs=cfg["epochs"], resume=state)
+        history = run.train(r, state)
     except TrainingInterrupted as e:
         print(str(e), file=sys.stderr)
         return 130
-    test = parts["test"]
-    eval_idx = test if len(test) else parts["train"]
-    metrics = evaluate(model, (Xs[eval_idx], y[eval_idx]), head, trainer.loss_fn)
-    split_name = "test" if len(test) else "train"
-    metadata = {
-        "task": table.task, "head": head.config(), "classes": table.classes,
-        "feature_names": list(table.feature_names), "target_name": table.target_name,
-        "scaler": {"mean": scaler.mean_, "scale": scaler.scale_},
-        "config": cfg,
-    }
-    save(model, os.path.join(cfg["out"], "model.safetensors"), metadata=metadata)
-    write_json(os.path.join(cfg["out"], "metrics.json"),
-               {"split": split_name, "n_samples": int(len(eval_idx)), **metrics,
-                "epochs": history.epochs})
-    _plots(cfg["out"], history.history, model, head, Xs[eval_idx], y[eval_idx], table.classes)
-    main_metric = "accuracy" if table.task == "classification" else "r2"
+    split_name, metrics, note = run.finish(r, history)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    main_metric = "accuracy" if r.table.task == "classification" else "r2"
     print(f"{split_name} {main_metric}: {metrics[main_metric]:.4f}  "
           + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != main_metric))
-    print(f"run written to {cfg['out']}", file=sys.stderr)
+    print(f"run written to {recipe.out}", file=sys.stderr)
     return 0
 
 
-_PLOTTED = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "val_r2", "val_mae", "lr")
-
-
-def _plots(run_dir, history, model, head, X, y, classes):
-    history = {k: v for k, v in history.items() if k in _PLOTTED}
-    try:
-        from .train.plots import plot_confusion_matrix, plot_history
-    except ImportError:
-        return
-    try:
-        plot_history(history, os.path.join(run_dir, "history.png"))
-        if head.task == "classification" and len(y):
-            from .train.evaluate import predict
-            from .train.metrics import confusion_matrix
-
-            pred = predict(model, X, head)
-            k = head.n_classes
-            cm = confusion_matrix(y, pred, labels=list(range(k)))
-            labels = [str(c) for c in classes] if classes else [str(i) for i in range(k)]
-            plot_confusion_matrix(cm, labels, os.path.join(run_dir, "confusion_matrix.png"))
-    except ImportError as e:
-        print(f"note: plots skipped ({e})", file=sys.stderr)
-
-
 # ------------------------------------------------------------------ use a run
-def _load_run(run_dir):
-    from .io import load_with_metadata
-
-    model, meta = load_with_metadata(run_dir)
-    for key in ("task", "head", "feature_names", "scaler"):
-        if key not in meta:
-            raise ChainruleError(f"{run_dir}: the model file lacks {key!r}; was it written by "
-                                 f"'chainrule train'?")
-    return model, meta
-
-
-def _features(path, meta, need_target):
-    from .data import read_table
-
-    target = meta.get("target_name")
-    if not need_target and path.lower().endswith(".npy"):
-        target = None  # a .npy holds the features only
-    try:
-        table = read_table(path, target=target, task=meta["task"])
-    except ChainruleError as e:
-        # Only a missing target is forgiven (predict needs features alone); any other
-        # problem of the file is reported as it is.
-        absent = (f"target column {target!r} not found", f"no array named {target!r}")
-        if need_target or target is None or not any(a in str(e) for a in absent):
-            raise
-        table = read_table(path, target=None)
-    names = list(meta["feature_names"])
-    if table.X.reshape(table.n_samples, -1).shape[1] != len(names):
-        raise ChainruleError(f"{path}: has {table.n_features} feature columns but the model was "
-                             f"trained on {len(names)} ({', '.join(names[:8])}"
-                             f"{', ...' if len(names) > 8 else ''})")
-    if table.feature_names and names and list(table.feature_names) != names:
-        missing = [n for n in names if n not in table.feature_names]
-        extra = [n for n in table.feature_names if n not in names]
-        detail = (f"missing {missing[:5]}" if missing else f"unexpected {extra[:5]}") \
-            if missing or extra else "in a different order"
-        raise ChainruleError(f"{path}: feature columns differ from training: {detail}")
-    X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
-    mean, scale = np.asarray(meta["scaler"]["mean"]), np.asarray(meta["scaler"]["scale"])
-    return table, ((X - mean) / scale).astype(np.float32)
-
-
-def _encode_targets(table, meta, path):
-    """The file's targets as the model's class indices (labels matched by value)."""
-    classes = meta.get("classes")
-    if meta["task"] != "classification" or classes is None:
-        return np.asarray(table.y)
-    file_labels = [table.classes[i] for i in np.asarray(table.y)] if table.classes else \
-        np.asarray(table.y).tolist()
-    index = {c: i for i, c in enumerate(classes)}
-    index.update({str(c): i for i, c in enumerate(classes)})
-    out = np.empty(len(file_labels), dtype=np.int64)
-    for r, lab in enumerate(file_labels):
-        i = index.get(lab, index.get(str(lab)))
-        if i is None:
-            raise ChainruleError(f"{path}: row {r + 1} has class {lab!r}, which the model "
-                                 f"never saw in training (known: {classes[:10]})")
-        out[r] = i
-    return out
-
-
 def cmd_evaluate(a):
-    model, meta = _load_run(a.run_dir)
-    table, X = _features(a.data, meta, need_target=True)
-    if table.y is None:
-        raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
-    from .train import head_from_config
+    from .train import head_from_config, run
     from .train.evaluate import evaluate
 
-    y = _encode_targets(table, meta, a.data)
+    model, meta = run.load_run(a.run_dir)
+    table, X = run.features(a.data, meta, need_target=True)
+    if table.y is None:
+        raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
+    y = run.encode_targets(table, meta, a.data)
     head = head_from_config(meta["head"])
     metrics = evaluate(model, (X, y), head, head.loss_module())
     if a.json:
@@ -592,8 +406,10 @@ def cmd_predict(a):
     from .io.atomic import write_csv
 
     _check_predict_out(a)
-    model, meta = _load_run(a.run_dir)
-    table, X = _features(a.data, meta, need_target=False)
+    from .train import run
+
+    model, meta = run.load_run(a.run_dir)
+    table, X = run.features(a.data, meta, need_target=False)
     from .train import head_from_config
     from .train.evaluate import predict_outputs
 
@@ -641,7 +457,7 @@ def cmd_plot(a):
     if not rows:
         raise ChainruleError(f"{path}: holds no epochs yet")
     history = {k: [float(r[k]) if r[k] != "" else float("nan") for r in rows]
-               for k in rows[0] if k in _PLOTTED}
+               for k in rows[0] if k in PLOTTED}
     from .train.plots import plot_history
 
     out = os.path.join(a.run_dir, "history.png")

@@ -9,6 +9,7 @@ The test that trains the default model (digits) takes ~5-10 s; it is named
 """
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +26,9 @@ from chainrule import cli
 CLASSES = ["cat", "dog", "emu"]
 FAST = ["--hidden", "8", "--lr", "0.05", "--epochs", "15"]
 PNG = b"\x89PNG\r\n\x1a\n"
+needs_matplotlib = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="plots need matplotlib: pip install 'chainrule[plot]'")
 
 
 def run(cwd, *args, exe=None, timeout=120):
@@ -121,11 +125,8 @@ def reg_run(data, tmp_path_factory):
 # ------------------------------------------------------------------ train
 def test_train_csv_classification_writes_the_run_directory(cls_run):
     run_dir, r = cls_run
-    for name in ("model.safetensors", "config.json", "history.csv", "metrics.json",
-                 "history.png", "confusion_matrix.png"):
+    for name in ("model.safetensors", "config.json", "history.csv", "metrics.json"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
-    for name in ("history.png", "confusion_matrix.png"):
-        assert (run_dir / name).read_bytes()[:8] == PNG
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n_samples"] == 18  # 20% of 90
     assert metrics["accuracy"] >= 0.9  # well separated blobs
@@ -134,8 +135,9 @@ def test_train_csv_classification_writes_the_run_directory(cls_run):
     assert line.startswith("test accuracy: ")
     assert float(line.split()[2]) == pytest.approx(metrics["accuracy"], abs=1e-4)
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["hidden"] == [8] and config["target"] == "species"
-    assert config["optimizer"] == "adam" and config["epochs"] == 15 and config["lr"] == 0.05
+    assert config["model"]["hidden"] == [8] and config["data"]["target"] == "species"
+    assert config["optimizer"]["name"] == "adam" and config["epochs"] == 15
+    assert config["optimizer"]["lr"] == 0.05
     rows = _read_csv(run_dir / "history.csv")
     assert 1 <= len(rows) <= 15 and len(rows) == metrics["epochs"]
     assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1))
@@ -148,6 +150,14 @@ def test_train_csv_classification_writes_the_run_directory(cls_run):
     assert "run written to run" in r.stderr
 
 
+@needs_matplotlib
+def test_train_writes_the_plots(cls_run, reg_run):
+    for name in ("history.png", "confusion_matrix.png"):
+        assert (cls_run[0] / name).read_bytes()[:8] == PNG
+    assert not (reg_run[0] / "confusion_matrix.png").exists()
+    assert (reg_run[0] / "history.png").read_bytes()[:8] == PNG
+
+
 def test_train_regression_csv(reg_run, data, tmp_path):
     run_dir, r = reg_run
     assert r.stdout.startswith("test r2: ")
@@ -155,8 +165,6 @@ def test_train_regression_csv(reg_run, data, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"mse", "rmse", "mae", "r2", "loss"} <= set(metrics)
     assert metrics["r2"] > 0.5
-    assert not (run_dir / "confusion_matrix.png").exists()
-    assert (run_dir / "history.png").read_bytes()[:8] == PNG
     # predictions come back under the target's name, in its units
     r = run(tmp_path, "predict", run_dir, "--data", data / "reg.csv", "--out", "p.csv")
     assert_ok(r)
@@ -169,8 +177,9 @@ def test_train_regression_csv(reg_run, data, tmp_path):
 
 
 def test_train_parquet(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs pyarrow: pip install "
+                                               "'chainrule[parquet]'")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs pyarrow")
     X, labels = _cls_data(seed=3)
     pq.write_table(pa.table({"f1": X[:, 0], "f2": X[:, 1], "f3": X[:, 2], "label": labels}),
                    tmp_path / "d.parquet")
@@ -206,9 +215,9 @@ def test_train_options(data, tmp_path):
     assert_ok(r)
     run_dir = tmp_path / "opts"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["hidden"] == [6, 5] and config["head"] == "ovr"
-    assert config["activation"] == "tanh" and config["optimizer"] == "nesterov"
-    assert config["batch_size"] is None and config["schedule"] == "cosine"
+    assert config["model"]["hidden"] == [6, 5] and config["head"]["head"] == "ovr"
+    assert config["model"]["activation"] == "tanh" and config["optimizer"]["name"] == "nesterov"
+    assert config["loader"]["batch_size"] is None and config["schedule"]["name"] == "cosine"
     assert config["seed"] == 3
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n_samples"] == 23  # ceil(0.25 * 90)
@@ -302,6 +311,7 @@ def test_predict_without_the_target_column(cls_run, tmp_path):
     assert all(row["prediction"] in CLASSES for row in rows)
 
 
+@needs_matplotlib
 def test_plot_redraws_the_history(cls_run, tmp_path):
     run_dir, _ = cls_run
     copy = tmp_path / "run"
@@ -430,6 +440,8 @@ def test_class_only_in_a_held_out_split_is_refused(monkeypatch):
     # with splits that put one class in a held-out part only.
     import chainrule.data as data_mod
     from chainrule.data import Table
+    from chainrule.train.recipe import DataSpec, Recipe
+    from chainrule.train.run import split
 
     def fake_split(test_rows, val_rows):
         def split(n, size, seed=None, stratify=None):
@@ -440,19 +452,19 @@ def test_class_only_in_a_held_out_split_is_refused(monkeypatch):
     table = Table(X=np.zeros((9, 2), np.float32), y=np.array([0, 1, 0, 1, 0, 1, 2, 0, 1]),
                   feature_names=["a", "b"], target_name="species", classes=CLASSES,
                   source="f.csv", task="classification")
-    cfg = {"test_split": 0.2, "val_split": 0.2, "seed": 0}
+    cfg = Recipe(data=DataSpec(test_split=0.2, val_split=0.2), seed=0)
     monkeypatch.setattr(data_mod, "split_indices", fake_split([6], [7]))
     with pytest.raises(cli.ChainruleError, match="f.csv: class 'emu' appears in the test split "
                                                  "but never in the training split.*--test-split"):
-        cli._split(table, cfg)
+        split(table, cfg)
     # validation rows are positions in the rest: [0..5, 7, 8][7] is row 8
     table.y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 2])
     monkeypatch.setattr(data_mod, "split_indices", fake_split([6], [7]))
     with pytest.raises(cli.ChainruleError, match="'emu' appears in the validation split.*"
                                                  "--val-split"):
-        cli._split(table, cfg)
+        split(table, cfg)
     table.y = np.array([0, 1, 0, 1, 0, 1, 2, 2, 1])
-    train, val, test = cli._split(table, cfg)  # every held-out class is seen in training
+    train, val, test = split(table, cfg)  # every held-out class is seen in training
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(9))
 
 

@@ -121,7 +121,7 @@ def test_column_kinds(tmp_path, engine):
 
 
 def test_both_engines_give_identical_frames(tmp_path):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="the pyarrow engine needs pyarrow")
     rng = np.random.default_rng(0)
     rows = []
     for i in range(300):

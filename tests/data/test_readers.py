@@ -108,8 +108,9 @@ def test_csv_integer_header_names_are_accepted(tmp_path):
 
 
 def test_parquet_matches_csv_rules(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs pyarrow: pip install "
+                                               "'chainrule[parquet]'")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs pyarrow")
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3],
                              "label": ["dog", "cat", "dog"]}), path)

@@ -274,8 +274,9 @@ def test_save_replaces_atomically(tmp_path, monkeypatch):
 
 def test_load_a_run_directory_written_by_chainrule_train(tmp_path, monkeypatch):
     import chainrule.cli
+    import chainrule.train.run
 
-    monkeypatch.setattr(chainrule.cli, "_plots", lambda *a, **k: None)
+    monkeypatch.setattr(chainrule.train.run, "write_plots", lambda *a, **k: None)
     run = tmp_path / "run"
     assert chainrule.cli.main(["train", "--dataset", "iris", "--hidden", "8", "--epochs", "2",
                                "--quiet", "--out", str(run)]) == 0
@@ -285,4 +286,4 @@ def test_load_a_run_directory_written_by_chainrule_train(tmp_path, monkeypatch):
     assert meta["classes"] == ["setosa", "versicolor", "virginica"]
     assert len(meta["feature_names"]) == 4 and meta["task"] == "classification"
     assert meta["scaler"]["mean"].shape == (4,) and meta["scaler"]["scale"].dtype.kind == "f"
-    assert meta["config"]["hidden"] == [8] and meta["config"]["epochs"] == 2
+    assert meta["config"]["model"]["hidden"] == [8] and meta["config"]["epochs"] == 2

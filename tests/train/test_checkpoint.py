@@ -241,8 +241,9 @@ def _train(out, *extra):
 @pytest.fixture
 def no_plots(monkeypatch):
     import chainrule.cli
+    import chainrule.train.run
 
-    monkeypatch.setattr(chainrule.cli, "_plots", lambda *a, **k: None)
+    monkeypatch.setattr(chainrule.train.run, "write_plots", lambda *a, **k: None)
 
 
 def test_cli_resume_with_only_damaged_checkpoints_runs_again(tmp_path, capsys, no_plots):

@@ -9,7 +9,8 @@ import pytest
 from chainrule.io import atomic as _fileio
 from chainrule.train import plots
 
-mpimg = pytest.importorskip("matplotlib.image")
+mpimg = pytest.importorskip("matplotlib.image",
+                            reason="plots need matplotlib: pip install 'chainrule[plot]'")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
