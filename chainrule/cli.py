@@ -404,15 +404,12 @@ def _check_predict_out(a):
 
 def cmd_predict(a):
     from .io.atomic import write_csv
-
-    _check_predict_out(a)
-    from .train import run
-
-    model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=False)
-    from .train import head_from_config
+    from .train import head_from_config, run
     from .train.evaluate import predict_outputs
 
+    _check_predict_out(a)
+    model, meta = run.load_run(a.run_dir)
+    table, X = run.features(a.data, meta, need_target=False)
     head = head_from_config(meta["head"])
     out = predict_outputs(model, X, n_outputs=head.n_outputs)
     header, cols = [], []

@@ -247,9 +247,11 @@ class L2Penalty(Callback):
         group = trainer.optimizer.param_groups[self.group]
         decay = self.alpha / logs["weight"]
         group["weight_decay"] = decay
+        params = group["params"]
+        xp = array_module(params[0].data)
         squares = 0.0
-        for p in group["params"]:
-            squares += float(array_module(p.data).vdot(p.data, p.data))
+        for p in params:
+            squares += float(xp.vdot(p.data, p.data))
         logs["loss"] += 0.5 * decay * squares
 
 

@@ -349,8 +349,12 @@ class Trainer:
         count_correct = classify and self.train_metrics
         after_backward, batch_end = self._hooked("on_after_backward"), self._hooked("on_batch_end")
         cw = self._class_weights
+        first_group = optimizer.param_groups[0]
+        checkpoint = self.checkpoint
+        guarded = self.check_finite
         model.train()
         bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
+        show = bar.active
         if acc["n"] and self.loader.batch_in_epoch >= len(self.loader):
             # NOTE: resumed from a checkpoint written after the epoch's last step but before
             # its end: no batch is left (iterating would start the loader's next epoch).
@@ -389,8 +393,8 @@ class Trainer:
                     cb.on_after_backward(self, logs)
                 # the lr of the epoch's last update (a per-step schedule moves it); kept in
                 # the accumulators so that a checkpoint carries it
-                acc["lr"] = self._lr()
-                if self.check_finite:
+                acc["lr"] = float(first_group["lr"])
+                if guarded:
                     self._guarded_step(epoch)
                 else:
                     optimizer.step()
@@ -401,9 +405,10 @@ class Trainer:
                 self.step += 1
                 for cb in batch_end:
                     cb.on_batch_end(self, self.step, logs)
-                bar.update(acc["loss_sum"] / acc["n"])
-                if self.checkpoint is not None:
-                    self.checkpoint.after_step(self)
+                if show:
+                    bar.update(acc["loss_sum"] / acc["n"])
+                if checkpoint is not None:
+                    checkpoint.after_step(self)
                 if self._interrupt:
                     self._stop_on_interrupt()
         finally:

@@ -24,6 +24,11 @@ class Progress:
                          unit="batch", dynamic_ncols=True)
         self._pending = 0
 
+    @property
+    def active(self):
+        """True when a bar is shown (tqdm on a terminal)."""
+        return self._bar is not None
+
     def update(self, loss):
         if self._bar is None:
             return
