@@ -15,8 +15,8 @@ machine may be shared: the minimum is the least disturbed run). The children
 get ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from their
 environment (they slow current NumPy's OpenBLAS) and ``--threads`` BLAS
 threads. Two input precisions are measured: float64 data (what scikit-learn's
-loaders return: scikit-learn then trains in float64, chainrule in its default
-float32) and float32 data (both train in float32).
+loaders return: both train in float64, since chainrule's estimators follow the
+input's dtype like scikit-learn's MLP) and float32 data (both train in float32).
 
 Writes a markdown report to benchmarks/results/sklearn_compare.md.
 """
@@ -176,8 +176,7 @@ def parent(args):
         "",
     ]
     for dtype in dtypes:
-        how = ("scikit-learn trains in float64, chainrule in its default float32"
-               if dtype == "float64" else "both train in float32")
+        how = "both train in float64" if dtype == "float64" else "both train in float32"
         lines += [f"## {dtype} input ({how})", ""] + _table(results, dtype, seeds) + [""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))

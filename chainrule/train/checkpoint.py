@@ -20,7 +20,7 @@ import os
 import re
 import sys
 
-from ..errors import ModelFileError
+from ..errors import ChainruleError, ModelFileError
 from ..io import tensorfile
 
 FORMAT = "chainrule-checkpoint"
@@ -210,3 +210,28 @@ class CheckpointManager:
 
     def resume_hint(self):
         return self.resume_command or f"fit(..., resume={self.directory!r})"
+
+
+def resume_state(resume, manager=None):
+    """The state ``Trainer.fit(resume=...)`` designates (see there), or None.
+
+    ``manager`` is the Trainer's CheckpointManager (``resume=True`` reads its directory).
+    """
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        if manager is None:
+            raise ValueError("fit: resume=True needs checkpoint=CheckpointManager(...)")
+        return latest_checkpoint(manager.directory)[1]
+    if isinstance(resume, dict):
+        return resume
+    if isinstance(resume, (str, os.PathLike)):
+        if os.path.isdir(resume):
+            path, state = latest_checkpoint(resume)
+            if state is None:
+                raise ChainruleError(f"{os.fspath(resume)}: no valid checkpoint to resume "
+                                     f"from")
+            return state
+        return load_checkpoint(resume)
+    raise TypeError(f"fit: resume must be a state dict, a checkpoint file or directory, "
+                    f"True or None, got {type(resume).__name__}")

@@ -14,7 +14,6 @@ scikit-learn's MLP).
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
@@ -26,6 +25,7 @@ from ..backend import array_module, get_rng_state, set_rng_state
 from ..errors import ChainruleError
 from ..tensor import Tensor
 from .callbacks import Callback, SchedulerCallback
+from .checkpoint import resume_state
 from .evaluate import as_arrays, evaluate, predict_outputs
 from .heads import class_weights
 from .history import History
@@ -218,29 +218,6 @@ class Trainer:
         self.stop_training = bool(stop.get("stop_training", False))
         self.stop_reason = stop.get("reason")
 
-    def _resume_state(self, resume):
-        """The state ``fit(resume=...)`` designates (see :meth:`fit`), or None."""
-        from .checkpoint import latest_checkpoint, load_checkpoint
-
-        if resume is None or resume is False:
-            return None
-        if resume is True:
-            if self.checkpoint is None:
-                raise ValueError("fit: resume=True needs checkpoint=CheckpointManager(...)")
-            return latest_checkpoint(self.checkpoint.directory)[1]
-        if isinstance(resume, dict):
-            return resume
-        if isinstance(resume, (str, os.PathLike)):
-            if os.path.isdir(resume):
-                path, state = latest_checkpoint(resume)
-                if state is None:
-                    raise ChainruleError(f"{os.fspath(resume)}: no valid checkpoint to resume "
-                                         f"from")
-                return state
-            return load_checkpoint(resume)
-        raise TypeError(f"fit: resume must be a state dict, a checkpoint file or directory, "
-                        f"True or None, got {type(resume).__name__}")
-
     # ------------------------------------------------------------------ helpers
     def _prepare_class_weights(self, loader):
         if self.class_weight is None:
@@ -308,7 +285,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
         self.converged = False
-        state = self._resume_state(resume)
+        state = resume_state(resume, self.checkpoint)
         if state is not None:
             self.load_state_dict(state)
         use_signal = threading.current_thread() is threading.main_thread()
