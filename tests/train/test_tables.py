@@ -47,7 +47,9 @@ def test_encode_for_run_fits_on_training_rows_only(tmp_path):
     assert prep.target_mean_ == pytest.approx(bills[train].mean())
     np.testing.assert_allclose(y, (bills - bills[train].mean()) / bills[train].std(),
                                rtol=1e-5)
-    assert X.shape == (41, len(prep.feature_names_out_)) and notes == []
+    assert X.shape == (41, len(prep.feature_names_out_))
+    # the one missing species is in row 41, outside the training rows: all zeros, one note
+    assert len(notes) == 1 and "column 'species': '<missing>'" in notes[0]
 
 
 def test_model_metadata_states_pure_scaling_for_other_tools(tmp_path):
