@@ -11,9 +11,12 @@ import math
 import os
 import sys
 import time
+import warnings
 
 from .errors import ChainruleError
 from .train.run import DEFAULT_DATASET, PLOTTED
+
+DEFAULT_EPOCHS = 50
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "inverse-time", "cosine")
@@ -46,6 +49,22 @@ class _DefaultsFormatter(argparse.HelpFormatter):
         if isinstance(default, (tuple, list)):
             default = ",".join(str(v) for v in default)
         return f"{text} (default: {default})".replace("%", "%%")
+
+
+def _delimiter(text):
+    from .data.dialect import parse_delimiter
+
+    try:
+        return parse_delimiter(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _names(text):
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"empty column name in {text!r}; expected COL,COL,...")
+    return names
 
 
 def _hidden(text):
@@ -144,10 +163,11 @@ def _build_parser():
                    help="hidden layer widths")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                    help="hidden-layer activation")
-    t.add_argument("--head", choices=("softmax", "ovr"), default="softmax",
-                   help="multi-class strategy: softmax or one-vs-all sigmoids")
-    t.add_argument("--loss", choices=sorted(REGRESSION_LOSSES), default="squared_error",
-                   help="regression loss")
+    t.add_argument("--head", choices=("softmax", "ovr"), default=None,
+                   help="classification only: multi-class strategy, softmax or one-vs-all "
+                        "sigmoids (default: softmax)")
+    t.add_argument("--loss", choices=sorted(REGRESSION_LOSSES), default=None,
+                   help="regression only: the loss (default: squared_error)")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
     t.add_argument("--weight-decay", type=_finite_float, default=0.0,
@@ -156,15 +176,18 @@ def _build_parser():
                    help="learning-rate schedule")
     t.add_argument("--batch-size", type=_batch_size, default=32, metavar="N|full",
                    help="minibatch size, or full for full-batch gradient descent")
-    t.add_argument("--epochs", type=_int, default=50, help="maximum number of epochs")
+    t.add_argument("--epochs", type=_int, default=None,
+                   help="maximum number of epochs; with --resume, extends the run to this "
+                        "many (default: 50)")
     t.add_argument("--tol", type=_finite_float, default=1e-4,
                    help="convergence: minimum improvement of the monitored loss")
     t.add_argument("--patience", type=_int, default=10,
                    help="epochs without a --tol improvement before stopping")
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability")
     t.add_argument("--batch-norm", action="store_true", help="batch normalisation")
-    t.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                   help="classification only: weight classes by inverse frequency")
+    t.add_argument("--class-weight", choices=("none", "balanced"), default=None,
+                   help="classification only: weight classes by inverse frequency "
+                        "(default: none)")
     t.add_argument("--val-split", type=_fraction, default=0.2,
                    help="fraction of rows for validation (early stopping)")
     t.add_argument("--test-split", type=_fraction, default=0.2,
@@ -180,11 +203,27 @@ def _build_parser():
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
     t.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    tab = t.add_argument_group("tables (CSV, TSV, Parquet --data)")
+    tab.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                     help="force the delimiter (',', ';', tab, space for runs of spaces); "
+                          "detected by default")
+    tab.add_argument("--missing", choices=("impute", "drop", "error"), default=None,
+                     help="missing cells (NA, NaN, nan, N/A, null, ?, empty): impute (median "
+                          "+ indicator column, or a 'missing' category), drop the rows, or "
+                          "refuse them (default: impute)")
+    tab.add_argument("--max-categories", type=_int, default=None, metavar="N",
+                     help="refuse a string column with more distinct values (default: 50)")
+    tab.add_argument("--drop", type=_names, default=None, metavar="COL,...",
+                     help="columns not to use")
+    tab.add_argument("--features", type=_names, default=None, metavar="COL,...",
+                     help="the only columns to use as features")
 
     e = sub.add_parser("evaluate", help="score a trained model on labelled data")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--data", metavar="FILE", required=True)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                   help="force the CSV delimiter (detected by default)")
 
     r = sub.add_parser("predict", help="predict with a trained model")
     r.add_argument("run_dir", metavar="RUN_DIR")
@@ -194,6 +233,8 @@ def _build_parser():
                    help="CSV file to write ('-': standard output); never the input file or "
                         "a file inside the run directory")
     r.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    r.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                   help="force the CSV delimiter (detected by default)")
 
     pl = sub.add_parser("plot", help="(re)draw a run's plots")
     pl.add_argument("run_dir", metavar="RUN_DIR")
@@ -204,6 +245,7 @@ def _build_parser():
 
 # ------------------------------------------------------------------ train
 def _check_train_args(a):
+    a.epochs = DEFAULT_EPOCHS if a.epochs is None else a.epochs
     if a.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
     if a.patience < 1:
@@ -223,6 +265,27 @@ def _check_train_args(a):
         raise UsageError("--data needs --target COL (the column to predict)")
     if a.data is None and a.target is not None:
         raise UsageError("--target is only used with --data")
+    if a.max_categories is not None and a.max_categories < 1:
+        raise UsageError(f"--max-categories must be at least 1, got {a.max_categories}")
+    _check_table_args(a)
+
+
+_TABLE_FLAGS = ("delimiter", "missing", "max_categories", "drop", "features")
+
+
+def _check_table_args(a):
+    """The table options apply to CSV/TSV/Parquet --data only: refuse them elsewhere."""
+    from .train.tables import is_table_file
+
+    given = [f"--{k.replace('_', '-')}" for k in _TABLE_FLAGS if getattr(a, k) is not None]
+    if given and not is_table_file(a.data):
+        what = f"--data {a.data}" if a.data else f"--dataset {a.dataset or DEFAULT_DATASET}"
+        raise UsageError(f"{given[0]} applies to tables (CSV, TSV or Parquet --data), not to "
+                         f"{what}")
+    if a.drop and a.features:
+        both = sorted(set(a.drop) & set(a.features))
+        if both:
+            raise UsageError(f"column {both[0]!r} is in both --drop and --features")
 
 
 def _default_run_dir(recipe):
@@ -242,23 +305,35 @@ def _recipe_from_args(a):
         Recipe,
         cli_schedule,
     )
+    from .train.tables import is_table_file
 
     data = DataSpec(path=os.path.abspath(a.data) if a.data is not None else None,
                     dataset=a.dataset if a.data is not None or a.dataset else DEFAULT_DATASET,
                     target=a.target, task=a.task, val_split=a.val_split,
                     test_split=a.test_split)
+    if is_table_file(a.data):
+        data.preprocess = {"kind": "table"}
+        data.delimiter = a.delimiter
+        data.missing = a.missing or "impute"
+        data.max_categories = 50 if a.max_categories is None else a.max_categories
+        data.drop = list(a.drop or [])
+        data.features = a.features
     recipe = Recipe(
         data=data,
         model={"kind": "mlp", "hidden": list(a.hidden), "activation": a.activation,
                "dropout": a.dropout, "batch_norm": a.batch_norm},
-        head={"head": a.head, "loss": a.loss},
+        head={"head": a.head or "softmax", "loss": a.loss or "squared_error"},
         optimizer=OptimizerSpec(a.optimizer, a.lr, a.weight_decay),
         schedule=cli_schedule(a.schedule, a.epochs),
         loader=LoaderSpec(batch_size=a.batch_size), epochs=a.epochs, tol=a.tol,
-        patience=a.patience, class_weight=None if a.class_weight == "none" else a.class_weight,
+        patience=a.patience,
+        class_weight=None if a.class_weight in (None, "none") else a.class_weight,
         seed=a.seed, checkpoint=CheckpointSpec(a.checkpoint_every, a.keep_checkpoints),
         quiet=a.quiet)
     recipe.out = a.out or _default_run_dir(recipe)
+    # flags the user set, checked against the task once the data are read (not saved)
+    recipe.given = {f: v for f, v in (("--head", a.head), ("--loss", a.loss),
+                                      ("--class-weight", a.class_weight)) if v is not None}
     return recipe
 
 
@@ -282,10 +357,11 @@ def _read_recipe(run_dir):
 
 
 def _check_resume_args(a):
-    """--resume continues the run as its config.json describes; refuse other settings."""
+    """--resume continues the run as its config.json describes (--epochs may extend it);
+    refuse other settings."""
     defaults = vars(_build_parser().parse_args(["train"]))
     changed = [k for k, v in vars(a).items()
-               if k not in ("resume", "quiet", "command") and v != defaults.get(k)]
+               if k not in ("resume", "quiet", "command", "epochs") and v != defaults.get(k)]
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"--resume continues the run exactly as configured in "
@@ -306,6 +382,12 @@ def cmd_train(a):
         recipe.out = a.resume
         recipe.quiet = a.quiet or recipe.quiet
         state_path, state = latest_checkpoint(os.path.join(a.resume, "checkpoints"))
+        if a.epochs is not None:  # extend a finished or stopped run
+            done = state["epoch"] if state is not None else 0
+            if a.epochs <= done:
+                raise UsageError(f"--epochs {a.epochs}: {a.resume} already has {done} epochs; "
+                                 f"give more to extend it")
+            recipe.epochs = a.epochs
         if state is None:
             # NOTE: killed before its first checkpoint; a run is a pure function of its
             # recipe, so starting it again is the exact continuation.
@@ -320,7 +402,12 @@ def cmd_train(a):
         state = None
     lock = RunDirectory(recipe.out)
     lock.check_free()  # a concurrent run on the same --out is refused at once
-    r = run.prepare(recipe)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = run.prepare(recipe)
+    print(_task_line(r), file=sys.stderr)
+    for note in _notes(r, caught):
+        print(note, file=sys.stderr)
     lock.acquire()  # atomic: exactly one of two concurrent runs gets here
     ok = False
     try:
@@ -339,9 +426,9 @@ def _train_body(a, r, state, state_path):
     if not a.resume and os.path.exists(os.path.join(recipe.out, "config.json")):
         raise UsageError(f"{recipe.out} already holds a run; choose another --out or "
                          f"continue it with --resume {recipe.out}")
-    if not a.resume:
+    if not a.resume or a.epochs is not None:
         write_json(os.path.join(recipe.out, "config.json"), recipe.to_dict())
-    elif state is not None:
+    if a.resume and state is not None:
         print(f"Resuming from {state_path} (epoch {state['epoch']}, step {state['step']})",
               file=sys.stderr)
     if not recipe.quiet:
@@ -352,10 +439,14 @@ def _train_body(a, r, state, state_path):
         history = run.train(r, state)
     except TrainingInterrupted as e:
         print(str(e), file=sys.stderr)
+        print(run.interrupted_note(r), file=sys.stderr)
         return 130
+    r.notes = []
     split_name, metrics, note = run.finish(r, history)
     if note:
         print(f"note: {note}", file=sys.stderr)
+    for line in r.notes:
+        print(line, file=sys.stderr)
     main_metric = "accuracy" if r.table.task == "classification" else "r2"
     print(f"{split_name} {main_metric}: {metrics[main_metric]:.4f}  "
           + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != main_metric))
@@ -363,24 +454,55 @@ def _train_body(a, r, state, state_path):
     return 0
 
 
+def _task_line(r):
+    """The first line of a run: its task, why, and the flag that changes it."""
+    from .train.tables import task_line
+
+    table = r.table
+    if r.tabular is not None:
+        return task_line(table.task, r.tabular.reason, table.target_name)
+    if r.recipe.data.path is None:
+        return f"task: {table.task} (the built-in dataset {r.recipe.data.dataset!r})"
+    if r.recipe.data.task != "auto":
+        return task_line(table.task, f"--task {r.recipe.data.task}", table.target_name)
+    return task_line(table.task, "numeric target" if table.task == "regression"
+                     else "labels", table.target_name or "y")
+
+
+def _notes(r, caught):
+    out = []
+    if r.tabular is not None and r.tabular.dropped:
+        why = ("a missing value (--missing drop)" if r.recipe.data.missing == "drop"
+               else "no target value")
+        out.append(f"note: {r.tabular.dropped} rows with {why} left out")
+    out += [f"note: {n}" for n in r.notes]
+    out += [f"note: {w.message}" for w in caught]
+    return out
+
+
 # ------------------------------------------------------------------ use a run
 def cmd_evaluate(a):
     from .train import head_from_config, run
-    from .train.evaluate import evaluate
 
     model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=True)
+    table, X = run.features(a.data, meta, need_target=True, delimiter=a.delimiter)
+    _print_notes(table)
     if table.y is None:
         raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
     y = run.encode_targets(table, meta, a.data)
     head = head_from_config(meta["head"])
-    metrics = evaluate(model, (X, y), head, head.loss_module())
+    metrics = run.score_model(model, meta, head, X, y)
     if a.json:
         print(json.dumps({"n_samples": int(len(y)), **metrics}, indent=2))
     else:
         for k, v in metrics.items():
             print(f"{k:>20s}  {v:.6g}")
     return 0
+
+
+def _print_notes(table):
+    for note in getattr(table, "notes", ()):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _check_predict_out(a):
@@ -409,9 +531,12 @@ def cmd_predict(a):
 
     _check_predict_out(a)
     model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=False)
+    table, X = run.features(a.data, meta, need_target=False, delimiter=a.delimiter)
+    _print_notes(table)
     head = head_from_config(meta["head"])
     out = predict_outputs(model, X, n_outputs=head.n_outputs)
+    if head.task == "regression":
+        out = run.unscale_outputs(out, meta)
     header, cols = [], []
     if head.task == "classification":
         classes = meta.get("classes") or list(range(head.n_classes))

@@ -22,7 +22,7 @@ def _error(capsys):
 
 
 @pytest.mark.parametrize("args", [
-    ["train", "--drop", "0.5"],            # was taken as --dropout
+    ["train", "--dropo", "0.5"],           # a prefix of --dropout
     ["train", "--epoch", "3"],
     ["predict", "run", "--data", "x.csv", "--o", "p.csv"],
     ["evaluate", "run", "--dat", "x.csv"],
@@ -33,6 +33,12 @@ def test_flags_are_never_abbreviated(tmp_path, monkeypatch, capsys, args):
     line = _error(capsys)
     assert "unrecognized arguments" in line or "arguments are required" in line, line
     assert os.listdir(tmp_path) == []
+
+
+def test_drop_is_never_taken_as_dropout(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert _main("train", "--dataset", "xor", "--drop", "0.5") == 2
+    assert "--drop applies to tables" in _error(capsys)
 
 
 def test_train_help_shows_every_default(capsys):

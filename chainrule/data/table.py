@@ -126,7 +126,8 @@ def auto_task(column: Column) -> tuple:
     present = column.values[~column.missing]
     k = int(np.unique(present).size)
     per = present.size / max(k, 1)
-    reason = f"{k} distinct integer values, {per:.3g} rows each on average"
+    reason = f"{k} distinct integer values, {per:.3g} row{'' if per == 1 else 's'} each on " \
+             f"average"
     if k <= MAX_AUTO_CLASSES and per >= MIN_ROWS_PER_CLASS:
         return "classification", reason
     return "regression", reason + (f" (more than {MAX_AUTO_CLASSES})" if k > MAX_AUTO_CLASSES

@@ -22,7 +22,10 @@ Extension points
   ``build_model(spec, n_inputs, n_outputs, input_shape)`` looks the kind up;
   ``input_shape`` is the shape of one sample (a CNN needs it, an MLP does not).
 - **Preprocessing.** ``Recipe.data.preprocess`` is ``{"kind": "standard"}`` (a
-  :class:`~chainrule.data.StandardScaler` on the features) or ``{"kind": "none"}``;
+  :class:`~chainrule.data.StandardScaler` on the features), ``{"kind": "table"}`` (a CSV
+  or Parquet file through a :class:`~chainrule.data.TablePreprocessor`, configured by
+  ``DataSpec.delimiter/missing/max_categories/drop/features``; see
+  :mod:`chainrule.train.tables`) or ``{"kind": "none"}``;
   :func:`register_preprocessor` adds a kind whose builder returns an object with
   ``fit(X)``, ``transform(X)`` and ``state_dict()`` (e.g. a table preprocessor
   that encodes categorical columns).
@@ -112,6 +115,12 @@ class DataSpec:
     val_split: float = 0.2
     test_split: float = 0.2
     preprocess: dict = field(default_factory=lambda: {"kind": "standard"})
+    # tables (preprocess {"kind": "table"}: CSV/Parquet through a TablePreprocessor)
+    delimiter: str | None = None
+    missing: str = "impute"
+    max_categories: int = 50
+    drop: list = field(default_factory=list)
+    features: list | None = None
 
 
 @dataclass

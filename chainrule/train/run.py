@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,8 @@ class Run:
     model: object
     trainer: object
     loader: object
+    tabular: object = None
+    notes: list = field(default_factory=list)
 
     @property
     def val_data(self):
@@ -74,6 +76,32 @@ def load_table(recipe: Recipe):
     return table
 
 
+def is_tabular(recipe: Recipe) -> bool:
+    """True when the recipe reads a CSV/Parquet file through a TablePreprocessor."""
+    from .tables import is_table_file
+
+    d = recipe.data
+    return (d.preprocess or {}).get("kind") == "table" and is_table_file(d.path)
+
+
+def load_tabular(recipe: Recipe):
+    """A table file read for the run: ``(table, TableData)``; the table holds the target
+    (to split on) and no features yet (they are encoded after the split)."""
+    from ..data import Table
+    from .tables import read_for_run
+
+    d = recipe.data
+    data = read_for_run(d.path, d.target, d.task, delimiter=d.delimiter, missing=d.missing,
+                        max_categories=d.max_categories, drop=d.drop, features=d.features)
+    n = data.frame.n_rows
+    table = Table(X=np.empty((n, 0), dtype=np.float32), y=data.y, target_name=d.target,
+                  classes=data.classes, source=data.source, task=data.task)
+    if table.task == "classification" and len(np.unique(table.y)) < 2:
+        raise ChainruleError(f"{table.source}: the target {table.target_name!r} has fewer than "
+                             f"2 classes; classification needs at least 2")
+    return table, data
+
+
 def split(table, recipe: Recipe):
     """Shuffled (and, for classes, stratified) train / validation / test indices."""
     from ..data import split_indices
@@ -82,15 +110,25 @@ def split(table, recipe: Recipe):
     n = table.n_samples
     classify = table.task == "classification"
     y = np.asarray(table.y)
-    rest, test = (split_indices(n, d.test_split, seed=seed, stratify=y if classify else None)
-                  if d.test_split > 0 else (np.arange(n), np.arange(0)))
-    val_size = d.val_split / (1 - d.test_split) if d.val_split else 0
-    if val_size > 0:
-        tr, va = split_indices(len(rest), val_size, seed=seed + 1,
-                               stratify=y[rest] if classify else None)
-        train, val = rest[tr], rest[va]
-    else:
-        train, val = rest, np.arange(0)
+    hint = ("change --test-split / --val-split, or pass --task regression if the target is "
+            "a quantity")
+    try:
+        rest, test = (split_indices(n, d.test_split, seed=seed,
+                                    stratify=y if classify else None)
+                      if d.test_split > 0 else (np.arange(n), np.arange(0)))
+        val_size = d.val_split / (1 - d.test_split) if d.val_split else 0
+        if val_size > 0:
+            tr, va = split_indices(len(rest), val_size, seed=seed + 1,
+                                   stratify=y[rest] if classify else None)
+            train, val = rest[tr], rest[va]
+        else:
+            train, val = rest, np.arange(0)
+    except ChainruleError as e:
+        if not classify:
+            raise
+        raise ChainruleError(f"{table.source}: cannot split {n} rows of "
+                             f"{len(np.unique(y))} classes into stratified train / validation "
+                             f"/ test parts ({str(e).split(': ', 1)[-1]}); {hint}") from None
     if classify:
         seen = set(np.unique(y[train]).tolist())
         for part, flag, idx in (("test", "test", test), ("validation", "val", val)):
@@ -99,7 +137,8 @@ def split(table, recipe: Recipe):
                 names = [table.classes[i] for i in unseen] if table.classes else unseen
                 raise ChainruleError(f"{table.source}: class {names[0]!r} appears in the {part} "
                                      f"split but never in the training split (too few samples "
-                                     f"of it: add data or lower --{flag}-split)")
+                                     f"of it: add data, lower --{flag}-split, or pass --task "
+                                     f"regression if the target is a quantity)")
     return train, val, test
 
 
@@ -112,19 +151,40 @@ def prepare(recipe: Recipe) -> Run:
     from .heads import make_head
     from .loop import Trainer
 
-    table = load_table(recipe)
-    train, val, test = split(table, recipe)
-    X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
-    pre = build_preprocessor(recipe.data.preprocess)
-    if pre is not None:
-        X = np.asarray(pre.fit(X[train]).transform(X), dtype=np.float32)
-    y = np.asarray(table.y)
+    tabular, notes = None, []
+    if is_tabular(recipe):
+        from .tables import encode_for_run
+
+        table, tabular = load_tabular(recipe)
+        check_task_options(recipe, table.task)
+        train, val, test = split(table, recipe)
+        X, y, notes = encode_for_run(tabular, train)
+        pre = tabular.preprocessor
+        table.feature_names = pre.input_features_
+    else:
+        table = load_table(recipe)
+        check_task_options(recipe, table.task)
+        train, val, test = split(table, recipe)
+        X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
+        pre = build_preprocessor(recipe.data.preprocess)
+        if pre is not None:
+            X = np.asarray(pre.fit(X[train]).transform(X), dtype=np.float32)
+        y = np.asarray(table.y)
     classify = table.task == "classification"
     n_classes = (len(table.classes) if table.classes else int(y.max()) + 1) if classify \
         else None
     n_out = 1 if classify or y.ndim == 1 else y.shape[1]
     head = make_head(table.task, n_classes=n_classes, head=recipe.head.get("head", "softmax"),
                      n_outputs=n_out, loss=recipe.head.get("loss", "squared_error"))
+    if recipe.model.get("kind", "mlp") == "mlp":
+        from .tables import check_model_size, mlp_parameter_count
+
+        m = recipe.model
+        check_model_size(mlp_parameter_count(X.shape[1], m.get("hidden", ()), head.n_outputs,
+                                             m.get("batch_norm", False)),
+                         recipe.optimizer.name,
+                         what=f"the MLP {X.shape[1]}-{'-'.join(map(str, m.get('hidden', ())))}"
+                              f"{'-' if m.get('hidden') else ''}{head.n_outputs}")
     manual_seed(recipe.seed)
     model = build_model(recipe.model, X.shape[1], head.n_outputs)
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
@@ -145,7 +205,16 @@ def prepare(recipe: Recipe) -> Run:
                       class_weight=recipe.class_weight, checkpoint=checkpoint,
                       verbose=0 if recipe.quiet else 1)
     loader = build_loader(recipe.loader, ArrayDataset(X[train], y[train]), recipe.seed, recipe)
-    return Run(recipe, table, train, val, test, pre, X, y, head, model, trainer, loader)
+    return Run(recipe, table, train, val, test, pre, X, y, head, model, trainer, loader,
+               tabular, notes)
+
+
+def check_task_options(recipe: Recipe, task: str) -> None:
+    """Refuse recipe settings that do not apply to the task (``recipe.given`` holds the
+    flags the user set, when the CLI built the recipe)."""
+    from .tables import check_task_options as check
+
+    check(task, getattr(recipe, "given", None) or {})
 
 
 def train(run: Run, resume_state=None):
@@ -159,29 +228,111 @@ def train(run: Run, resume_state=None):
 def finish(run: Run, history):
     """Score on the test split (the training split without one); write the model file,
     ``metrics.json`` and the plots. Returns ``(split_name, metrics, plot_note)``."""
-    from ..io import save
     from ..io.atomic import write_json
-    from .evaluate import evaluate
 
     eval_idx = run.test_idx if len(run.test_idx) else run.train_idx
     split_name = "test" if len(run.test_idx) else "train"
     X, y = run.X[eval_idx], run.y[eval_idx]
-    metrics = evaluate(run.model, (X, y), run.head, run.trainer.loss_fn)
+    metrics = scores(run, eval_idx)
     table, out = run.table, run.recipe.out
-    pre = run.preprocessor
-    metadata = {
-        "task": table.task, "head": run.head.config(), "classes": table.classes,
-        "feature_names": list(table.feature_names), "target_name": table.target_name,
-        "scaler": ({"mean": pre.mean_, "scale": pre.scale_} if hasattr(pre, "mean_")
-                   else {"mean": np.zeros(X.shape[1]), "scale": np.ones(X.shape[1])}),
-        "config": run.recipe.to_dict(),
-    }
-    save(run.model, os.path.join(out, "model.safetensors"), metadata=metadata)
+    if run.head.task == "regression" and len(run.val_idx):
+        r2 = scores(run, run.val_idx)["r2"]
+        if r2 < 0:
+            run.notes.append(f"warning: validation R^2 is {r2:.3g} (< 0): the model predicts "
+                             f"worse than the mean of the target; try another --lr, more "
+                             f"--epochs or other --hidden layers")
+    save_model(run)
     write_json(os.path.join(out, "metrics.json"),
                {"split": split_name, "n_samples": int(len(eval_idx)), **metrics,
                 "epochs": history.epochs})
     note = write_plots(out, history.history, run.model, run.head, X, y, table.classes)
     return split_name, metrics, note
+
+
+def model_metadata(run: Run) -> dict:
+    """What the model file holds besides the weights: task, head, labels, preprocessing."""
+    table, pre = run.table, run.preprocessor
+    n = run.X.shape[1]
+    metadata = {
+        "task": table.task, "head": run.head.config(), "classes": table.classes,
+        "feature_names": list(table.feature_names), "target_name": table.target_name,
+        "scaler": ({"mean": pre.mean_, "scale": pre.scale_} if hasattr(pre, "mean_")
+                   else {"mean": np.zeros(n), "scale": np.ones(n)}),
+        "config": run.recipe.to_dict(),
+    }
+    if run.tabular is not None:
+        from .tables import model_metadata as table_metadata
+
+        del metadata["scaler"]
+        metadata.update(table_metadata(pre))
+    return metadata
+
+
+def save_model(run: Run) -> str:
+    """Write ``model.safetensors`` with the model's current weights; returns its path."""
+    from ..io import save
+
+    path = os.path.join(run.recipe.out, "model.safetensors")
+    save(run.model, path, metadata=model_metadata(run))
+    return path
+
+
+def score_model(model, meta, head, X, y) -> dict:
+    """Loss and metrics of a saved model on ``(X, y)``; ``y`` in the target's units (the
+    loss compares in the units the model was trained in)."""
+    from .evaluate import evaluate, predict_outputs
+    from .metrics import compute_metrics
+
+    t = meta.get("target_scaler")
+    if head.task != "regression" or t is None:
+        return evaluate(model, (X, y), head, head.loss_module())
+    mean, scale = np.asarray(t["mean"]), np.asarray(t["scale"])
+    scaled = ((np.asarray(y, dtype=np.float64) - mean) / scale).astype(np.float32)
+    metrics = evaluate(model, (X, scaled), head, head.loss_module())
+    out = predict_outputs(model, X, n_outputs=head.n_outputs)
+    metrics.update(compute_metrics("regression", np.asarray(y).reshape(out.shape),
+                                   unscale_outputs(out, meta)))
+    return metrics
+
+
+def unscale_outputs(out, meta):
+    """Regression outputs in the target's units (a standardised target is undone)."""
+    t = meta.get("target_scaler")
+    if t is None:
+        return out
+    return out * np.asarray(t["scale"]) + np.asarray(t["mean"])
+
+
+def scores(run: Run, idx) -> dict:
+    """Loss and metrics on the rows ``idx``; regression metrics in the target's units."""
+    from .evaluate import evaluate, predict_outputs
+    from .metrics import compute_metrics
+
+    X, y = run.X[idx], run.y[idx]
+    metrics = evaluate(run.model, (X, y), run.head, run.trainer.loss_fn)
+    pre = run.preprocessor
+    if run.head.task == "regression" and getattr(pre, "target_mean_", None) is not None:
+        out = predict_outputs(run.model, X, n_outputs=run.head.n_outputs)
+        truth = pre.inverse_transform_target(y).reshape(out.shape)
+        metrics.update(compute_metrics("regression", truth,
+                                       pre.inverse_transform_target(out)))
+    return metrics
+
+
+def interrupted_note(run: Run) -> str:
+    """Save the weights the trainer holds after Ctrl-C and say which epoch they are from."""
+    from .callbacks import EarlyStopping
+
+    stop = next((c for c in run.trainer.callbacks if isinstance(c, EarlyStopping)), None)
+    if stop is not None and stop.best_epoch is not None:
+        which = f"the best weights so far, from epoch {stop.best_epoch + 1} ({stop.monitor} " \
+                f"{stop.best:.6g})"
+    elif run.trainer.epoch > 0:
+        which = f"the weights after epoch {run.trainer.epoch}"
+    else:
+        which = f"the weights after {run.trainer.step} steps of epoch 1"
+    path = save_model(run)
+    return f"{path} holds {which}"
 
 
 def write_plots(run_dir, history, model, head, X, y, classes):
@@ -212,16 +363,35 @@ def load_run(run_dir):
     from ..io import load_with_metadata
 
     model, meta = load_with_metadata(run_dir)
-    for key in ("task", "head", "feature_names", "scaler"):
+    for key in ("task", "head", "feature_names",
+                "preprocessor" if "preprocessor" in meta else "scaler"):
         if key not in meta:
             raise ChainruleError(f"{run_dir}: the model file lacks {key!r}; was it written by "
                                  f"'chainrule train'?")
     return model, meta
 
 
-def features(path, meta, need_target):
-    """A file's table and its features, checked against and scaled as in training."""
-    from ..data import read_table
+def features(path, meta, need_target, delimiter=None):
+    """A file's table and its features, checked against and scaled as in training.
+
+    Returns ``(table, X)``; for a model trained on a table (CSV/Parquet), the columns are
+    matched by name and encoded by the saved preprocessor, ``table.y`` holds the target
+    (class indices or values in the target's units) or None, and ``table.notes`` the
+    notes to show (extra columns ignored, unseen categories).
+    """
+    from ..data import Table, read_table
+
+    if "preprocessor" in meta:
+        from .tables import features_from_file
+
+        X, y, notes = features_from_file(path, meta, need_target, delimiter)
+        table = Table(X=X, y=y, feature_names=list(meta["feature_names"]),
+                      target_name=meta.get("target_name"), classes=meta.get("classes"),
+                      source=str(path), task=meta["task"], preprocessor="table")
+        table.notes = notes
+        return table, X
+    if delimiter is not None:
+        raise ChainruleError(f"--delimiter applies to CSV files; {path} is read as an array")
 
     target = meta.get("target_name")
     if not need_target and path.lower().endswith(".npy"):
@@ -253,6 +423,8 @@ def features(path, meta, need_target):
 
 def encode_targets(table, meta, path):
     """The file's targets as the model's class indices (labels matched by value)."""
+    if table.preprocessor == "table":
+        return np.asarray(table.y)  # encoded by the saved preprocessor
     classes = meta.get("classes")
     if meta["task"] != "classification" or classes is None:
         return np.asarray(table.y)
