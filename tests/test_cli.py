@@ -400,7 +400,7 @@ BAD_TRAIN = {  # case: (arguments, words the message must hold)
                        ["stratified", "--test-split", "--task regression"]),
     "model_too_large": (["--dataset", "xor", "--hidden", "300000,300000"],
                         ["parameters", "GiB", "--hidden"]),
-    "abbreviated_flag": (["--dataset", "xor", "--drop", "0.5"], ["unrecognized", "--drop"]),
+    "abbreviated_flag": (["--dataset", "xor", "--dropo", "0.5"], ["unrecognized", "--dropo"]),
     "inf_target": (["--data", "inf_target.csv", "--target", "price"],
                    ["column 'price'", "data row 3", "'inf'"]),
     "nan_feature_npz": (["--data", "nan.npz"], ["nan.npz", "row 2", "not finite"]),
@@ -569,11 +569,10 @@ def bad_use(cls_run, reg_run, data, tmp_path_factory):
 @pytest.mark.parametrize("case", list(BAD_USE))
 def test_use_a_run_bad_input(bad_use, case):
     d, results = bad_use
-    line = assert_bad_input(results[case], *BAD_USE[case][1])
+    assert_bad_input(results[case], *BAD_USE[case][1])
     assert results[case].stdout == ""
     assert not (d / f"{case}.csv").exists()  # no predictions file
     assert not (d / "missing_dir").exists()
-    assert "species" not in line or "species" in " ".join(BAD_USE[case][1])
 
 
 def test_train_without_safetensors_fails_before_writing_anything(tmp_path):

@@ -213,7 +213,7 @@ def target_column(col, name, source, task="auto"):
                                                  f"{i + 1} ({_ROW_NOTE})")
 
 
-def _first_non_number(column):
+def first_non_number(column):
     for i in np.flatnonzero(~column.missing).tolist():
         try:
             float(column.values[i].replace(",", "."))
@@ -229,7 +229,7 @@ def feature_matrix(frame: Frame, names) -> np.ndarray:
         column = frame[name]
         where = lambda i, name=name: frame.where(name, i)  # noqa: E731
         if column.kind in ("string", "date"):
-            i = _first_non_number(column)
+            i = first_non_number(column)
             raise DataError(f"{where(i)}: non-numeric value {column.cell(i)!r} in a feature "
                             f"column; one-hot encode it (TablePreprocessor, as 'chainrule "
                             f"train' does) or drop the column")

@@ -51,7 +51,7 @@ import numpy as np
 from ..errors import DataError
 from ._tabular_state import FORMAT, VERSION, check_state
 from .frame import Column, Frame
-from .table import auto_task, check_task, encode_target
+from .table import auto_task, check_task, encode_target, first_non_number
 
 __all__ = ["TablePreprocessor", "DataWarning", "detect_task", "MISSING_MODES"]
 
@@ -362,7 +362,7 @@ class TablePreprocessor:
     def _number(self, frame, name, spec):
         column = frame[name]
         if column.kind in ("string", "date"):
-            i = int(np.flatnonzero(~column.missing)[0])
+            i = first_non_number(column)
             raise DataError(f"{frame.where(name, i)}: value {column.cell(i)!r} is not a "
                             f"number, but the column was numeric in training")
         values = self._finite(frame, name, column)

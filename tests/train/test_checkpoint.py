@@ -268,7 +268,7 @@ def test_cli_resume_refuses_bad_input_with_exit_code_2(tmp_path, capsys, no_plot
     assert cli_main(["train", "--resume", str(tmp_path / "empty")]) == 2
     assert "no config.json" in capsys.readouterr().err
     assert _train(tmp_path / "run") == 0
-    assert cli_main(["train", "--resume", str(tmp_path / "run"), "--epochs", "9"]) == 2
-    assert "cannot be combined with --epochs" in capsys.readouterr().err
+    assert cli_main(["train", "--resume", str(tmp_path / "run"), "--lr", "0.5"]) == 2
+    assert "cannot be combined with --lr" in capsys.readouterr().err
     assert _train(tmp_path / "run") == 2  # an existing run is not overwritten
     assert "--resume" in capsys.readouterr().err

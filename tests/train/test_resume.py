@@ -318,7 +318,8 @@ def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
     assert "checkpoint written to" in err
     stopped = _newest_step(run)
     assert 6 <= stopped < 150
-    assert not (run / "model.safetensors").exists()
+    # the weights it holds (the best so far) are saved as a usable model, and it says which
+    assert (run / "model.safetensors").exists() and "model.safetensors holds" in err
     done = subprocess.run(_cli("--resume", str(run)), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"step {stopped})" in done.stderr  # "Resuming from ... (epoch e, step s)"
