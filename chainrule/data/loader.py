@@ -125,6 +125,11 @@ class DataLoader:
     seed : int, optional
         The order of epoch ``e`` depends only on ``(seed, e)``. ``None`` draws a seed
         from chainrule's generator, so :func:`chainrule.manual_seed` fixes it.
+    generator : numpy.random.Generator, optional
+        Draw each epoch's permutation from this generator instead (one draw an epoch,
+        cheaper than deriving a generator from ``(seed, e)``; what the scikit-learn
+        estimators use). ``state_dict`` then carries its state at the start of the
+        current epoch, so a restored loader still replays the same batches.
     prefetch : bool, default True
         Gather the next batch in a background thread while the current one is used.
         The batches are the same as without it.
@@ -164,7 +169,7 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=32, shuffle=True, replacement=False,
                  drop_last=False, seed=None, prefetch=True, transform=None, num_replicas=None,
-                 rank=None, device=None):
+                 rank=None, device=None, generator=None):
         if isinstance(dataset, Table):
             dataset = dataset.dataset()
         elif isinstance(dataset, np.ndarray):
@@ -189,6 +194,11 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.prefetch = bool(prefetch)
         self.transform = transform
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, got "
+                            f"{type(generator).__name__}")
+        self.generator = generator
+        self._drawn = None  # (epoch, its order, the generator's state before the draw)
         self.device = None if device is None else as_device(device)
         self.seed = int(get_rng().integers(2**63)) if seed is None else _check_count(seed, "seed")
         self.epoch = 0
@@ -231,6 +241,15 @@ class DataLoader:
         bs = self._batch(n)
         return n // bs if self.drop_last else math.ceil(n / bs)
 
+    def _order(self, epoch, n):
+        """The permutation of epoch ``epoch``."""
+        if self.generator is None:
+            return np.random.default_rng([self.seed, epoch]).permutation(n)
+        if self._drawn is None or self._drawn[0] != epoch:
+            before = self.generator.bit_generator.state
+            self._drawn = (epoch, self.generator.permutation(n), before)
+        return self._drawn[1]
+
     def _fetcher(self, epoch, tensors=True):
         """fetch(k) -> batch k of ``epoch``. Holds no reference to the loader."""
         dataset, transform, seed = self.dataset, self.transform, self.seed
@@ -240,7 +259,7 @@ class DataLoader:
             def indices(k):
                 return np.random.default_rng([seed, epoch, k]).integers(0, n, size=bs)
         elif self.shuffle and self.batch_size is not None:
-            order = np.random.default_rng([seed, epoch]).permutation(n)
+            order = self._order(epoch, n)
 
             def indices(k):
                 return order[k * bs:(k + 1) * bs]
@@ -266,7 +285,7 @@ class DataLoader:
             # NOTE: a small in-memory dataset is gathered in the epoch's order at once and
             # its batches are slices of that copy: the same rows as a gather per batch,
             # without the per-batch indexing (it dominates for small networks).
-            epoch_arrays = _prepare(dataset.get_batch(order), None, device)
+            epoch_arrays = _prepare([a[order] for a in dataset.arrays], None, device)
 
             def fetch(k):
                 part = tuple(a[k * bs:(k + 1) * bs] for a in epoch_arrays)
@@ -320,7 +339,12 @@ class DataLoader:
             ``{'seed': int, 'epoch': int, 'batch_in_epoch': int}``; ``batch_in_epoch``
             counts the batches of ``epoch`` already handed out.
         """
-        return {"seed": self.seed, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        state = {"seed": self.seed, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        if self.generator is not None:
+            drawn = self._drawn
+            state["generator"] = (drawn[2] if drawn is not None and drawn[0] == self.epoch
+                                  else self.generator.bit_generator.state)
+        return state
 
     def load_state_dict(self, state):
         """Restore :meth:`state_dict`: the next loop yields the remaining batches of that
@@ -332,6 +356,9 @@ class DataLoader:
         self.seed = _check_count(state["seed"], "seed")
         self.epoch = _check_count(state["epoch"], "epoch")
         self.batch_in_epoch = _check_count(state["batch_in_epoch"], "batch_in_epoch")
+        if self.generator is not None and state.get("generator") is not None:
+            self.generator.bit_generator.state = state["generator"]
+            self._drawn = None
 
     def __repr__(self):
         shard = (f", num_replicas={self.num_replicas}, rank={self.rank}"
@@ -360,12 +387,14 @@ class _BatchIterator:
         self._epoch, self._next, self._nb = epoch, start, nb
         self._fetch = loader._fetcher(epoch, tensors)
         self._prefetch = loader.prefetch
-        self._queue = queue.Queue(maxsize=2)
-        self._stop = threading.Event()
         self._threads = []
         self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._stop, self._queue,
-                                           self._threads)
+        self._finalizer = None
+        if self._prefetch:  # the thread's queue and stop flag (costly to make: not without)
+            self._queue = queue.Queue(maxsize=2)
+            self._stop = threading.Event()
+            self._finalizer = weakref.finalize(self, _shutdown, self._stop, self._queue,
+                                               self._threads)
 
     def __iter__(self):
         return self
@@ -405,4 +434,5 @@ class _BatchIterator:
     def close(self):
         """Stop the prefetch thread; the iterator yields nothing more."""
         self._closed = True
-        self._finalizer()
+        if self._finalizer is not None:
+            self._finalizer()

@@ -325,8 +325,10 @@ class _BaseNeuralNet(BaseEstimator):
             batch = min(self.batch_size, n)
         head = self._head()
         recipe = self._recipe(batch_size=batch)
-        loader = build_loader(recipe.loader, ArrayDataset(X, target, weights),
-                              seed=int(rs.randint(np.iinfo(np.int32).max)))
+        # one generator drawing a permutation an epoch, as scikit-learn's MLP shuffles
+        order = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        loader = build_loader(recipe.loader, ArrayDataset(X, target, weights), seed=0,
+                              generator=order)
         record = _Record(self, val is not None)
         trainer = Trainer(
             self.model_, self._loss_module(head), self._optimizer, head=head,

@@ -29,6 +29,7 @@ from .checkpoint import resume_state
 from .evaluate import as_arrays, evaluate, predict_outputs
 from .heads import class_weights
 from .history import History
+from .progress import Progress
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr")
 
@@ -314,8 +315,6 @@ class Trainer:
                 if getattr(type(cb), name, base) is not base or name in vars(cb)]
 
     def _run_epoch(self, val_data, epochs):
-        from .progress import Progress
-
         epoch = self.epoch
         for cb in self.callbacks:
             cb.on_epoch_begin(self, epoch)

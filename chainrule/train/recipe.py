@@ -290,9 +290,11 @@ def build_scheduler(spec: ScheduleSpec, optimizer):
         raise ValueError(f"schedule {spec.name!r}: {e}") from None
 
 
-def build_loader(spec: LoaderSpec, dataset, seed: int, recipe: Recipe | None = None):
-    """The DataLoader of ``spec`` over ``dataset``, its order seeded by ``seed``."""
+def build_loader(spec: LoaderSpec, dataset, seed: int, recipe: Recipe | None = None,
+                 generator=None):
+    """The DataLoader of ``spec`` over ``dataset``, its order seeded by ``seed`` (or drawn
+    from ``generator``, see :class:`~chainrule.data.DataLoader`)."""
     from ..data import DataLoader
 
     return DataLoader(dataset, batch_size=spec.batch_size, shuffle=spec.shuffle, seed=seed,
-                      prefetch=spec.prefetch)
+                      prefetch=spec.prefetch, generator=generator)

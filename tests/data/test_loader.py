@@ -322,3 +322,22 @@ def test_array_dataset_checks_lengths_and_reads_memmaps(tmp_path):
         np.testing.assert_array_equal(xb[:, 0], np.asarray(mm)[index, 0])
     xb, yb = ds[np.array([-2, -1])]
     assert yb.tolist() == [8, 9]
+
+
+def test_generator_draws_one_permutation_an_epoch_and_resumes_exactly():
+    ds = ArrayDataset(np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(10))
+    gen = np.random.default_rng(5)
+    ld = DataLoader(ds, batch_size=4, generator=np.random.default_rng(5), prefetch=False)
+    expected = [gen.permutation(10) for _ in range(3)]
+    for want in expected[:2]:
+        got = np.concatenate([yb for _, yb in ld.iter_arrays()])
+        np.testing.assert_array_equal(got, want)
+    it = ld.iter_arrays()
+    first = next(it)[1]
+    state = ld.state_dict()  # mid-epoch: the generator's state before this epoch's draw
+    again = DataLoader(ds, batch_size=4, generator=np.random.default_rng(99), prefetch=False)
+    again.load_state_dict(state)
+    rest = np.concatenate([yb for _, yb in again.iter_arrays()])
+    np.testing.assert_array_equal(np.concatenate([first, rest]), expected[2])
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        DataLoader(ds, generator=5)
