@@ -7,10 +7,12 @@
 array([2., 4., 6.], dtype=float32)
 """
 
+import importlib
+
 # autograd is imported first: it binds tensor.Tensor at its end (see autograd.py)
-from . import autograd, data, functional, io, nn, optim, train  # noqa: F401
+from . import autograd, functional, nn  # noqa: F401
 from ._version import __version__
-from .backend import get_rng, manual_seed
+from .backend import get_num_threads, get_rng, manual_seed, set_num_threads
 from .creation import (
     arange,
     as_tensor,
@@ -26,25 +28,34 @@ from .creation import (
 from .device import Device, DeviceError, cuda, device, get_default_device, set_default_device
 from .errors import ChainruleError, DataError, ModelFileError
 from .gradcheck import gradcheck
-from .io import load, save
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
-
-
-def __getattr__(name):
-    # NOTE: chainrule.onnx loads on first use (cr.onnx.export), so `import chainrule`
-    # stays as fast as before and never imports the onnx package.
-    if name == "onnx":
-        import importlib
-
-        return importlib.import_module(".onnx", __name__)
-    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
-
 
 __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
-    "get_rng", "gradcheck", "functional", "nn", "optim", "data", "train", "io", "onnx", "save",
-    "load",
+    "get_rng", "set_num_threads", "get_num_threads", "gradcheck", "functional", "nn", "optim",
+    "data", "train", "io", "onnx", "save", "load", "compile", "CompiledStep",
     "ChainruleError", "DataError", "ModelFileError", "__version__",
     "Device", "DeviceError", "device", "cuda", "get_default_device", "set_default_device",
 ]
+
+# Subpackages that load on first use (PEP 562), so that ``import chainrule`` costs little
+# more than NumPy and never imports an optional package: ``cr.data``, ``cr.onnx`` ... import
+# themselves when first touched. Add a new heavy subpackage here.
+_LAZY_MODULES = frozenset({"data", "train", "io", "optim", "sklearn", "onnx", "distributed"})
+# name -> the lazy module that defines it
+_LAZY_ATTRS = {"save": "io", "load": "io", "compile": "capture", "CompiledStep": "capture"}
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_ATTRS:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_ATTRS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_ATTRS))

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from ._blas import fit_threads, get_num_threads, set_num_threads  # noqa: F401 (re-exported)
+
 try:  # CuPy is optional; importing it must never be required.
     import cupy as _cupy  # type: ignore
 except Exception:  # pragma: no cover - depends on the machine

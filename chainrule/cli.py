@@ -139,6 +139,16 @@ def _int(text):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return v
+
+
 def _build_parser():
     from .train.heads import ACTIVATIONS, REGRESSION_LOSSES
 
@@ -203,6 +213,9 @@ def _build_parser():
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
     t.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    t.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="BLAS threads (default: chosen per product, one for small ones and "
+                        "on a busy machine)")
     tab = t.add_argument_group("tables (CSV, TSV, Parquet --data)")
     tab.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                      help="force the delimiter (',', ';', tab, space for runs of spaces); "
@@ -361,7 +374,8 @@ def _check_resume_args(a):
     refuse other settings."""
     defaults = vars(_build_parser().parse_args(["train"]))
     changed = [k for k, v in vars(a).items()
-               if k not in ("resume", "quiet", "command", "epochs") and v != defaults.get(k)]
+               if k not in ("resume", "quiet", "command", "epochs", "threads")
+               and v != defaults.get(k)]
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"--resume continues the run exactly as configured in "
@@ -376,6 +390,10 @@ def cmd_train(a):
 
     require_safetensors()  # fail before training, not when saving its result
     state_path = None
+    if a.threads is not None:
+        from .backend import set_num_threads
+
+        set_num_threads(a.threads)
     if a.resume:
         _check_resume_args(a)
         recipe = _read_recipe(a.resume)

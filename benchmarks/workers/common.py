@@ -30,6 +30,53 @@ ADAM_LR = 1e-3
 RSS_STEPS = 20_000
 
 
+
+
+def mlp_gemms(batch, sizes=MLP_SIZES):
+    """The GEMMs of one training step of the MLP ``sizes`` at ``batch``, as the engines run them.
+
+    Returns ``(name, (m, k), (k, n), transposed)`` tuples: the forward products
+    ``h @ W``, the weight gradients ``h.T @ g`` (``transposed`` = the left operand
+    is a transposed view) and the input gradients ``g @ W.T`` of every layer but
+    the first (no engine computes the input's gradient): 8 GEMMs for 784-256-256-10.
+    """
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    out = []
+    for i, (a, b) in enumerate(pairs):
+        out.append((f"fwd{i + 1}", (batch, a), (a, b), ""))
+    for i, (a, b) in enumerate(pairs):
+        out.append((f"dW{i + 1}", (a, batch), (batch, b), "A"))
+    for i, (a, b) in enumerate(pairs[1:], start=1):
+        out.append((f"dX{i + 1}", (batch, b), (b, a), "B"))
+    return out
+
+
+def gemm_operands(rng, a_shape, b_shape, transposed):
+    """float32 operands of the given shapes; ``'A'``/``'B'`` makes that one a transposed view."""
+    def make(shape, t):
+        if t:
+            return rng.standard_normal(shape[::-1], dtype=np.float32).T
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    return make(a_shape, "A" in transposed), make(b_shape, "B" in transposed)
+
+
+def time_gemm_us(call, flops, budget_s=0.08, min_calls=15):
+    """Median microseconds of ``call()`` over enough calls to fill ``budget_s``."""
+    for _ in range(3):
+        call()
+    t0 = time.perf_counter()
+    call()
+    est = max(time.perf_counter() - t0, 1e-7)
+    n = max(min_calls, int(budget_s / est))
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        call()
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+    return statistics.median(times)
+
+
 # ---------------------------------------------------------------------- data
 def mlp_data(n=N_SAMPLES, d=N_FEATURES, classes=N_CLASSES, seed=SEED):
     """Random float32 inputs and int64 labels, shuffled once (a fixed permutation).

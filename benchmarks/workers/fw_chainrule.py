@@ -35,8 +35,12 @@ def build(arch, sizes):
     return _mlp(sizes)
 
 
-def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01):
-    """A function ``step(start, stop)``: one SGD/Adam step on the batch ``x[start:stop]``."""
+def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01, compiled=False):
+    """A function ``step(start, stop)``: one SGD/Adam step on the batch ``x[start:stop]``.
+
+    ``compiled=True`` runs the step through ``cr.compile`` (step capture), which falls
+    back to the engine for a model it does not capture (the residual net).
+    """
     import chainrule.optim as optim  # imported here: inference needs no optimizer
 
     model = build(arch, sizes)
@@ -45,6 +49,13 @@ def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01):
     else:
         opt = optim.Adam(model.parameters(), lr=lr)
     xt, yt = cr.as_tensor(x), cr.as_tensor(y)
+    if compiled:
+        captured = cr.compile(model, F.cross_entropy, opt)
+
+        def compiled_step(s, e):
+            captured(xt[s:e], yt[s:e])
+
+        return compiled_step
 
     def step(s, e):
         opt.zero_grad()

@@ -30,6 +30,9 @@ FRAMEWORK_MODULES = {
     "chainrule": "fw_chainrule",
     "torch": "fw_torch",
     "numpy": "fw_numpy",
+    "jax": "fw_jax",
+    "compiled": "fw_chainrule_compiled",  # chainrule through cr.compile (step capture)
+    "baseline": "fw_chainrule",  # chainrule from another tree (run.py --baseline REF)
 }
 
 
@@ -156,7 +159,25 @@ def case_sklearn(framework, quick):
     return {"1 epoch b128 SGD": _rate_metric([len(x) / t for t in secs])}, details
 
 
+def case_gemm(fw, quick):
+    """GFLOP/s of each GEMM of the MLP step at batch 32 / 128 / 1024, and their summed time."""
+    rng = np.random.default_rng(C.SEED)
+    out = {}
+    for batch in C.MLP_BATCHES:
+        total = 0.0
+        for name, a_shape, b_shape, transposed in C.mlp_gemms(batch):
+            a, b = C.gemm_operands(rng, a_shape, b_shape, transposed)
+            m, k, n = a_shape[0], a_shape[1], b_shape[1]
+            flops = 2.0 * m * k * n
+            us = C.time_gemm_us(fw.gemm_call(a, b), flops, 0.03 if quick else 0.08)
+            total += us
+            out[f"b{batch} {name} {m}x{k}x{n}"] = _metric([flops / us / 1e3], "GFLOP/s")
+        out[f"b{batch} 8 GEMMs"] = _metric([total], "us/step", higher_is_better=False)
+    return out, {}
+
+
 CASES = {
+    "gemm": case_gemm,
     "mlp": case_mlp,
     "tiny": case_tiny,
     "residual": case_residual,

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
-from ._util import unbroadcast, writeable
+from .. import _blas
+from ..backend import array_module, fit_threads
+from ._util import unbroadcast, writeable, zeros_like_shared
+
+
+def _threads(work):
+    """BLAS threads for a product of ``work`` multiply-adds (see chainrule/_blas.py).
+
+    A small product on one thread already (the common case of a small network) costs
+    no call.
+    """
+    if work >= _blas.SMALL_WORK or _blas._current != 1:
+        fit_threads(work)
 
 
 def _check_matmul(a, b, op):
@@ -19,6 +30,8 @@ def _check_matmul(a, b, op):
 
 def matmul(a, b):
     _check_matmul(a, b, "matmul")
+    work = a.size * (b.shape[-1] if b.ndim > 1 else 1)  # multiply-adds of each product
+    _threads(work)
     out = a @ b
 
     def backward(g, needs):
@@ -31,6 +44,7 @@ def matmul(a, b):
         if a.ndim == 1:
             g2 = g2[..., None, :]
         ga = gb = None
+        _threads(work)
         if needs[0]:
             ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if needs[1]:
@@ -47,6 +61,7 @@ def _linear_forward(x, w, b):
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
                          f"{w.shape} (expected ({w.shape[0]},))")
+    _threads(x.size * w.shape[0])
     out = x @ w.T
     if b is not None:
         out += b
@@ -56,6 +71,7 @@ def _linear_forward(x, w, b):
 def _linear_grads(x, w, b, g, needs):
     """dL/dx = g w, dL/dw = g^T x, dL/db = sum of g over the batch."""
     gx = gw = gb = None
+    _threads(x.size * w.shape[0])
     if needs[0]:
         gx = g @ w
     if needs[1]:
@@ -95,7 +111,7 @@ def linear_relu(x, w, b=None):
     """
     xp = array_module(x, w)
     out = _linear_forward(x, w, b)
-    xp.maximum(out, 0, out=out)
+    xp.maximum(out, zeros_like_shared(out) if out.size >= 4096 else 0, out=out)  # see relu
 
     def backward(g, needs):
         # NOTE: the gradient at exactly 0 is taken as 0, as for relu.

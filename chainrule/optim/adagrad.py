@@ -8,7 +8,7 @@ from .optimizer import Optimizer, effective_grad
 
 
 def adagrad_update(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
-                   eps=1e-10, maximize=False):
+                   eps=1e-10, maximize=False, work=None):
     """One Adagrad step on arrays, in place on ``param`` and ``state_sum``.
 
     The formula is in :class:`Adagrad`; ``step`` is the 1-based count of this update.
@@ -16,10 +16,12 @@ def adagrad_update(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_dec
     Parameters
     ----------
     param, grad, state_sum : ndarray of the same shape
+    work : pair of ndarray like param, optional
+        Buffers for the intermediate results (bitwise the same result, no temporaries).
     """
     xp = array_module(param)
-    g = effective_grad(param, grad, weight_decay, maximize)
-    s = xp.empty_like(param)
+    s, s2 = work if work is not None else (xp.empty_like(param), None)
+    g = effective_grad(param, grad, weight_decay, maximize, out=s2)
     state_sum += xp.multiply(g, g, out=s)
     denom = xp.sqrt(state_sum, out=s)
     denom += eps
@@ -88,4 +90,5 @@ class Adagrad(Optimizer):
         adagrad_update(param, grad, state["sum"], step=state["step"], lr=float(group["lr"]),
                        lr_decay=float(group["lr_decay"]),
                        weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
-                       maximize=bool(group["maximize"]))
+                       maximize=bool(group["maximize"]),
+                       work=(self._work(param), self._work(param, 1)))

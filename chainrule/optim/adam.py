@@ -10,7 +10,8 @@ from .optimizer import Optimizer, effective_grad
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1,
-                beta2, eps, weight_decay=0.0, decoupled_weight_decay=False, maximize=False):
+                beta2, eps, weight_decay=0.0, decoupled_weight_decay=False, maximize=False,
+                work=None):
     """One Adam (or AdamW) step on arrays, in place on ``param`` and the moment buffers.
 
     The formula is in :class:`Adam`. ``step`` is the 1-based count of this update (for the
@@ -19,13 +20,15 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, 
     Parameters
     ----------
     param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq : ndarray of the same shape
+    work : pair of ndarray like param, optional
+        Buffers for the intermediate results (bitwise the same result, no temporaries).
     """
     xp = array_module(param)
     if decoupled_weight_decay and weight_decay != 0:
         param *= 1 - lr * weight_decay
         weight_decay = 0.0
-    g = effective_grad(param, grad, weight_decay, maximize)
-    s = xp.empty_like(param)
+    s, s2 = work if work is not None else (xp.empty_like(param), None)
+    g = effective_grad(param, grad, weight_decay, maximize, out=s2)
     exp_avg *= beta1
     exp_avg += xp.multiply(g, 1 - beta1, out=s)
     exp_avg_sq *= beta2
@@ -110,7 +113,8 @@ class Adam(Optimizer):
                     step=state["step"], lr=float(group["lr"]), beta1=float(beta1),
                     beta2=float(beta2), eps=float(group["eps"]),
                     weight_decay=float(group["weight_decay"]),
-                    decoupled_weight_decay=self._decoupled, maximize=bool(group["maximize"]))
+                    decoupled_weight_decay=self._decoupled, maximize=bool(group["maximize"]),
+                    work=(self._work(param), self._work(param, 1)))
 
 
 class AdamW(Adam):

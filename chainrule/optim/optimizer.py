@@ -19,16 +19,17 @@ from ._check import non_negative
 _EXTRA_GROUP_KEYS = frozenset({"params", "name"})
 
 
-def effective_grad(param, grad, weight_decay, maximize):
+def effective_grad(param, grad, weight_decay, maximize, out=None):
     """``(-grad if maximize else grad) + weight_decay * param``, the gradient the step uses.
 
     Returns ``grad`` itself (not a copy) when there is neither weight decay nor
-    maximisation, so callers must only read the result.
+    maximisation, so callers must only read the result. ``out`` (an array like
+    ``param``) receives the result otherwise, instead of a new array.
     """
     xp = array_module(param)
     if weight_decay == 0:
-        return xp.negative(grad) if maximize else grad
-    g = xp.multiply(param, weight_decay)
+        return xp.negative(grad, out=out) if maximize else grad
+    g = xp.multiply(param, weight_decay, out=out)
     if maximize:
         g -= grad
     else:
@@ -75,6 +76,8 @@ class Optimizer:
         self.state = {}
         self.param_groups = []
         self._flat = {}  # group index -> _FlatGroup, with fused=True
+        self._scratch = {}  # (shape, dtype, order, k) -> work array, see _work
+        self._mine = {}  # (id of a parameter array, k) -> (that array, its work array)
         if isinstance(params, (Tensor, Mapping, set)):
             raise TypeError(f"params must be an iterable (list) of Tensors or of dicts, got "
                             f"{type(params).__name__}")
@@ -163,7 +166,35 @@ class Optimizer:
         # are rebuilt from the per-parameter arrays at the next fused step.
         state = dict(self.__dict__)
         state["_flat"] = {}
+        state["_scratch"] = {}
+        state["_mine"] = {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_scratch", {})
+        self.__dict__.setdefault("_mine", {})
+
+    def _work(self, param, k=0):
+        """The ``k``-th work array of ``param``'s shape, dtype and memory order.
+
+        The updates write their intermediate results here (``out=``) instead of into
+        new arrays: one buffer per shape (and ``k``), reused by every parameter of that
+        shape at every step, never part of the state.
+        """
+        mine = self._mine.get((id(param), k))  # the common case: this array, seen before
+        if mine is not None and mine[0] is param:
+            return mine[1]
+        fortran = param.flags.f_contiguous and not param.flags.c_contiguous
+        key = (param.shape, param.dtype, fortran, k)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = array_module(param).empty(
+                param.shape, dtype=param.dtype, order="F" if fortran else "C")
+        if len(self._mine) > 1024:  # parameters replaced again and again: start again
+            self._mine.clear()
+        self._mine[(id(param), k)] = (param, buf)
+        return buf
 
     def _hyper(self, group):
         """What ``_update`` receives for ``group``: the group itself unless a subclass

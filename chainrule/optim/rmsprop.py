@@ -9,7 +9,7 @@ from .optimizer import Optimizer, effective_grad
 
 def rmsprop_update(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
                    alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
-                   maximize=False):
+                   maximize=False, work=None):
     """One RMSprop step on arrays, in place on ``param`` and the buffers.
 
     The formula is in :class:`RMSprop`. ``grad_avg`` is needed when ``centered``,
@@ -18,10 +18,12 @@ def rmsprop_update(param, grad, square_avg, grad_avg=None, momentum_buffer=None,
     Parameters
     ----------
     param, grad, square_avg, grad_avg, momentum_buffer : ndarray of the same shape
+    work : pair of ndarray like param, optional
+        Buffers for the intermediate results (bitwise the same result, no temporaries).
     """
     xp = array_module(param)
-    g = effective_grad(param, grad, weight_decay, maximize)
-    s = xp.empty_like(param)
+    s, s2 = work if work is not None else (xp.empty_like(param), None)
+    g = effective_grad(param, grad, weight_decay, maximize, out=s2)
     square_avg *= alpha
     square_avg += xp.multiply(xp.multiply(g, g, out=s), 1 - alpha, out=s)
     if centered:
@@ -111,4 +113,5 @@ class RMSprop(Optimizer):
                        alpha=float(group["alpha"]), eps=float(group["eps"]),
                        weight_decay=float(group["weight_decay"]),
                        momentum=float(group["momentum"]), centered=bool(group["centered"]),
-                       maximize=bool(group["maximize"]))
+                       maximize=bool(group["maximize"]),
+                       work=(self._work(param), self._work(param, 1)))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import array_module
 from ._check import in_range, non_negative
 from .optimizer import Optimizer, effective_grad
 
+_ndarray, _np_multiply = np.ndarray, np.multiply
+
 
 def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
-               nesterov=False, weight_decay=0.0, maximize=False):
+               nesterov=False, weight_decay=0.0, maximize=False, work=None):
     """One SGD step on arrays, in place on ``param``; returns the momentum buffer.
 
     The formula is in :class:`SGD`. ``momentum_buffer`` is None before the first step
@@ -18,30 +22,34 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     ----------
     param, grad : ndarray of the same shape
     momentum_buffer : ndarray of param's shape or None
+    work : pair of ndarray like param, optional
+        Buffers for the intermediate results; without them the step allocates
+        temporaries. The result is bitwise the same.
 
     Returns
     -------
     ndarray or None
         The momentum buffer (None when ``momentum == 0``).
     """
-    g = effective_grad(param, grad, weight_decay, maximize) if weight_decay or maximize \
-        else grad
-    if momentum == 0:  # plain (stochastic) gradient descent: theta <- theta - lr * g
-        param -= g * lr
-        return None
     xp = array_module(param)
+    s, s2 = work if work is not None else (xp.empty_like(param), None)
+    g = effective_grad(param, grad, weight_decay, maximize, out=s2) \
+        if weight_decay or maximize else grad
+    if momentum == 0:  # plain (stochastic) gradient descent: theta <- theta - lr * g
+        param -= xp.multiply(g, lr, out=s)
+        return None
     buf = momentum_buffer
     if buf is None:
         buf = g.astype(param.dtype, copy=True)  # b_1 = g_1, not (1 - dampening) * g_1
     else:
         buf *= momentum
-        buf += g if dampening == 0 else xp.multiply(g, 1 - dampening)
+        buf += g if dampening == 0 else xp.multiply(g, 1 - dampening, out=s)
     if nesterov:
-        direction = xp.multiply(buf, momentum)
+        direction = xp.multiply(buf, momentum, out=s)
         direction += g
     else:
         direction = buf
-    param -= direction * lr
+    param -= xp.multiply(direction, lr, out=s)
     return buf
 
 
@@ -113,8 +121,16 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, hyper):
         if hyper["momentum"] == 0 and not hyper["weight_decay"] and not hyper["maximize"]:
-            param -= grad * hyper["lr"]  # sgd_update's first branch, without the call
+            # sgd_update's first branch, without the call
+            if param.size < 4096:  # a small temporary costs less than finding the buffer
+                param -= grad * hyper["lr"]
+                return
+            work = self._work(param)
+            multiply = _np_multiply if work.__class__ is _ndarray \
+                else array_module(param).multiply  # CuPy
+            param -= multiply(grad, hyper["lr"], out=work)
             return
-        buf = sgd_update(param, grad, state.get("momentum_buffer"), **hyper)
+        work = (self._work(param), self._work(param, 1))
+        buf = sgd_update(param, grad, state.get("momentum_buffer"), work=work, **hyper)
         if buf is not None:
             state["momentum_buffer"] = buf

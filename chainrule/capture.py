@@ -1,0 +1,251 @@
+"""Step capture: one training step replayed as fixed array calls into preallocated buffers.
+
+``step = cr.compile(model, loss_fn, optimizer)`` returns a callable; ``step(x, y)``
+does what ::
+
+    optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+
+does and returns the loss as a float. For the models it knows (a ``Sequential`` of
+``Linear`` layers, each optionally followed by ``ReLU``, trained with softmax
+cross-entropy on class indices) it records the step once per input shape: every
+intermediate array (activations, masks, gradients, the loss's buffers) is allocated
+once and every array call writes into it (``out=``); no Tensor and no graph is
+built. The arithmetic is the engine's, call for call, so the result is bitwise the
+same as the normal engine's (tested), and the optimizer's own ``step`` applies the
+update (every optimizer, schedule and ``state_dict`` works unchanged).
+
+Anything else (another layer or loss, a frozen parameter, an input of another dtype,
+an empty batch) runs the normal engine: ``step.captured`` says which path the last
+call took and ``step.reason`` why the fast one was not taken. A new batch size
+records a new plan (the last partial batch of an epoch costs one more). After a
+captured step each parameter's ``.grad`` is a buffer that the next step overwrites.
+"""
+
+from __future__ import annotations
+
+from .backend import array_module, fit_threads
+from .nn.activation import ReLU
+from .nn.layers import Linear, Sequential
+from .nn.loss import CrossEntropyLoss
+from .ops._util import zeros_like_shared
+from .tensor import Tensor
+
+_MAX_PLANS = 4  # batch shapes kept (full batches, the last partial one, evaluation...)
+
+
+def _layers(model):
+    """[(Linear, relu_follows)] for a supported model, or a reason string."""
+    if not isinstance(model, Sequential):
+        return f"the model is a {type(model).__name__}, not a Sequential"
+    mods = list(model._modules.values())
+    out, i = [], 0
+    while i < len(mods):
+        m = mods[i]
+        if type(m) is not Linear:
+            return f"layer {i} is a {type(m).__name__} (captured: Linear, ReLU after Linear)"
+        relu = i + 1 < len(mods) and type(mods[i + 1]) is ReLU
+        out.append((m, relu))
+        i += 2 if relu else 1
+    if not out:
+        return "the model has no layers"
+    if out[-1][1]:
+        return "the model ends with ReLU (captured: logits from a last Linear)"
+    return out
+
+
+def _loss_supported(loss_fn):
+    from . import functional as F
+
+    if loss_fn is F.cross_entropy:
+        return None
+    if type(loss_fn) is CrossEntropyLoss:
+        if loss_fn.weight is None and not loss_fn.label_smoothing \
+                and loss_fn.reduction == "mean":
+            return None
+        return "CrossEntropyLoss with weights, label smoothing or reduction != 'mean'"
+    return f"the loss is {getattr(loss_fn, '__name__', type(loss_fn).__name__)} " \
+           f"(captured: cross-entropy on class indices)"
+
+
+class _Plan:
+    """The buffers of one batch shape; ``run`` is the engine's step, array call for array call."""
+
+    def __init__(self, layers, n, dtype, xp, fortran):
+        self.n = n
+        self.h = [xp.empty((n, m.out_features), dtype=dtype) for m, _ in layers]
+        self.mask = [xp.empty((n, m.out_features), dtype=bool) if relu else None
+                     for m, relu in layers]
+        self.gx = [None] + [xp.empty((n, m.in_features), dtype=dtype) for m, _ in layers[1:]]
+        self.gw = [xp.empty((m.out_features, m.in_features), dtype=dtype,
+                            order="F" if f else "C") for (m, _), f in zip(layers, fortran)]
+        self.gwt = [g.T for g in self.gw]  # what the GEMM writes when the weight is F-ordered
+        self.gb = [xp.empty(m.out_features, dtype=dtype) if m.bias is not None else None
+                   for m, _ in layers]
+        c = layers[-1][0].out_features
+        self.c = c
+        self.row_max = xp.empty((n, 1), dtype=dtype)
+        self.row_sum = xp.empty((n, 1), dtype=dtype)
+        self.log_sum = xp.empty((n, 1), dtype=dtype)
+        self.picked = xp.empty(n, dtype=dtype)
+        self.per = xp.empty(n, dtype=dtype)
+        self.shifted = xp.empty((n, c), dtype=dtype)
+        self.row_starts = xp.arange(0, n * c, c)
+        self.flat = xp.empty(n, dtype=self.row_starts.dtype)
+        self.scale = xp.ones((), dtype=dtype) * (1.0 / n)  # the seed 1 times d(mean)/d(per)
+        self.zeros = [zeros_like_shared(h) for h in self.h]
+
+    def run(self, xp, layers, fortran, x, t):
+        """Forward, loss and backward into the buffers; returns the loss value."""
+        h, last = self.h, len(layers) - 1
+        a = x
+        for i, (m, relu) in enumerate(layers):
+            w = m.weight.data
+            fit_threads(a.size * w.shape[0])
+            xp.matmul(a, w.T, out=h[i])  # ops.linalg._linear_forward
+            if m.bias is not None:
+                h[i] += m.bias.data
+            if relu:  # ops.linalg.linear_relu
+                xp.maximum(h[i], self.zeros[i], out=h[i])
+            a = h[i]
+        # ops.loss._cross_entropy_indices
+        z, n = h[last], self.n
+        xp.add(self.row_starts, t, out=self.flat)
+        xp.max(z, axis=1, keepdims=True, out=self.row_max)
+        shifted = xp.subtract(z, self.row_max, out=self.shifted)
+        e = xp.exp(shifted, out=z)  # the logits are not needed any more
+        xp.sum(e, axis=1, keepdims=True, out=self.row_sum)
+        xp.log(self.row_sum, out=self.log_sum)
+        xp.take(shifted.reshape(-1), self.flat, out=self.picked)
+        xp.subtract(self.log_sum.reshape(-1), self.picked, out=self.per)
+        loss = self.per.sum() / n
+        p = xp.divide(e, self.row_sum, out=e)
+        p.reshape(-1)[self.flat] -= 1  # p - onehot(t)
+        p *= self.scale
+        g = p
+        for i in range(last, -1, -1):  # ops.linalg.linear_relu / linear backward
+            m, relu = layers[i]
+            w = m.weight.data
+            prev = x if i == 0 else h[i - 1]
+            if relu:
+                xp.greater(h[i], self.zeros[i], out=self.mask[i])
+                xp.multiply(g, self.mask[i], out=g)
+            fit_threads(prev.size * w.shape[0])
+            if i > 0:
+                xp.matmul(g, w, out=self.gx[i])
+            if fortran[i]:
+                xp.matmul(prev.T, g, out=self.gwt[i])
+            else:
+                xp.matmul(g.T, prev, out=self.gw[i])
+            if m.bias is not None:
+                xp.sum(g, axis=0, out=self.gb[i])
+            if i > 0:
+                g = self.gx[i]
+        return loss
+
+
+class CompiledStep:
+    """A training step recorded once per input shape and replayed (see :func:`compile`)."""
+
+    def __init__(self, model, loss_fn, optimizer):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        layers = _layers(model)
+        why = layers if isinstance(layers, str) else _loss_supported(loss_fn)
+        self._layers = None if why else layers
+        self._static_reason = why
+        self._plans = {}
+        self.captured = False
+        self.reason = why
+
+    def _engine_step(self, x, y):
+        opt = self.optimizer
+        opt.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def _why_not(self, x, t):
+        layers = self._layers
+        w0 = layers[0][0].weight
+        if x.ndim != 2 or x.shape[1] != w0.shape[1] or x.shape[0] == 0:
+            return f"input of shape {x.shape}"
+        if x.dtype != w0.data.dtype or t.dtype.kind not in "iu" or t.shape != (x.shape[0],):
+            return f"input dtype {x.dtype} or target {t.dtype} {t.shape}"
+        dtypes = set()
+        for m, _ in layers:
+            for p in (m.weight, m.bias):
+                if p is not None:
+                    if not p.requires_grad:
+                        return "a parameter does not require grad"
+                    dtypes.add(p.data.dtype)
+        if len(dtypes) != 1:
+            return "parameters of several dtypes"
+        c = layers[-1][0].out_features
+        # NOTE: seen as unsigned, a negative index is huge: one max checks both bounds.
+        if int(t.view(f"u{t.dtype.itemsize}").max()) >= c:
+            return "a class index out of range (the engine raises the error)"
+        return None
+
+    def __call__(self, x, y):
+        """One training step on the batch ``(x, y)``; returns the loss as a float."""
+        if self._layers is None:
+            self.captured = False
+            return self._engine_step(x, y)
+        xa = x.data if isinstance(x, Tensor) else x
+        ta = y.data if isinstance(y, Tensor) else y
+        xp = array_module(xa)
+        if not hasattr(xa, "ndim") or not hasattr(ta, "dtype"):
+            self.captured, self.reason = False, "inputs are not arrays"
+            return self._engine_step(x, y)
+        why = self._why_not(xa, ta)
+        if why:
+            self.captured, self.reason = False, why
+            return self._engine_step(x, y)
+        layers = self._layers
+        fortran = tuple(bool(w.flags.f_contiguous and not w.flags.c_contiguous)
+                        for w in (m.weight.data for m, _ in layers))
+        key = (xa.shape[0], xa.dtype, fortran)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[key] = _Plan(layers, xa.shape[0], xa.dtype, xp, fortran)
+        loss = plan.run(xp, layers, fortran, xa, ta)
+        opt = self.optimizer
+        opt.zero_grad()
+        for i, (m, _) in enumerate(layers):
+            m.weight.grad = plan.gw[i]
+            if m.bias is not None:
+                m.bias.grad = plan.gb[i]
+        opt.step()
+        self.captured, self.reason = True, None
+        return float(loss)
+
+
+def compile(model, loss_fn, optimizer):  # the name PyTorch users expect (torch.compile)
+    """Record a training step once per input shape and replay it without the engine.
+
+    Parameters
+    ----------
+    model : Module
+        Captured when it is a ``Sequential`` of ``Linear`` layers, each optionally
+        followed by ``ReLU``; any other model runs the normal engine.
+    loss_fn : callable
+        ``nn.CrossEntropyLoss()`` (no weights, no smoothing, 'mean') or
+        ``F.cross_entropy`` are captured; any other loss runs the normal engine.
+    optimizer : Optimizer
+        Applies the update (its ``step``), whatever it is.
+
+    Returns
+    -------
+    CompiledStep
+        ``step(x, y) -> float``: zero_grad, forward, loss, backward and the optimizer's
+        step on the batch; bitwise the same result as the normal engine's.
+
+    Examples
+    --------
+    >>> step = cr.compile(model, nn.CrossEntropyLoss(), opt)
+    >>> for xb, yb in loader:
+    ...     loss = step(xb, yb)
+    """
+    return CompiledStep(model, loss_fn, optimizer)
