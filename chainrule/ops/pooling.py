@@ -52,14 +52,18 @@ def _max_pool(x, kernel_size, stride, padding, op):
         # NOTE: the arg-max is found again here rather than stored: the first offset whose
         # element equals the window's maximum gets the gradient (ties: the first one only).
         gx = xp.zeros(xpad.shape, dtype=g.dtype)
+        tiled = stride == kernel  # disjoint windows: each offset's view is written once
         taken = None
         for k, idx in enumerate(offsets):
             hit = xpad[idx] == out
             if taken is not None:
-                hit &= ~taken
-            gx[idx] += g * hit
+                xp.greater(hit, taken, out=hit)  # hit and not taken
+            if tiled:
+                xp.multiply(g, hit, out=gx[idx])
+            else:
+                gx[idx] += g * hit
             if k + 1 < len(offsets):
-                taken = hit if taken is None else taken | hit
+                taken = hit if taken is None else xp.logical_or(taken, hit, out=taken)
         return (unpad_spatial(gx, pairs),)
 
     return out, backward
