@@ -158,8 +158,9 @@ def _build_parser():
 
     t = sub.add_parser("train", help="train a network and write a run directory",
                        formatter_class=_DefaultsFormatter,
-                       description="Train an MLP on a file or a built-in dataset (default: "
-                                   "digits) and write RUN_DIR with the model, config, "
+                       description="Train an MLP (or a CNN: --model cnn) on a file or a "
+                                   "built-in dataset (default: digits) and write RUN_DIR "
+                                   "with the model, config, "
                                    "history.csv, metrics.json and plots.")
     src = t.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="FILE", help="CSV, TSV, Parquet, .npy or .npz file")
@@ -169,8 +170,17 @@ def _build_parser():
                    help="auto: float target -> regression; string/bool target -> "
                         "classification; integer target -> classification if <= 20 values "
                         "and >= 5 rows per value")
-    t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="W1,W2,...",
-                   help="hidden layer widths")
+    t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: Linear layers of --hidden widths; cnn: per --channels entry "
+                        "Conv3x3-BatchNorm-ReLU-MaxPool2, then Linear(--hidden, default 64)-"
+                        "ReLU-Linear, on images of --input-shape")
+    t.add_argument("--hidden", type=_hidden, default=None, metavar="W1,W2,...",
+                   help="hidden layer widths (mlp default: 256,128; cnn: one width, 64)")
+    t.add_argument("--channels", type=_hidden, default=None, metavar="C1,C2,...",
+                   help="cnn: output channels of each convolution block (default: 16,32)")
+    t.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W",
+                   help="cnn: shape of one image when the data are rows of features (a CSV); "
+                        "inferred from (N, H, W) or (N, C, H, W) arrays and for digits")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                    help="hidden-layer activation")
     t.add_argument("--head", choices=("softmax", "ovr"), default=None,
@@ -308,6 +318,35 @@ def _default_run_dir(recipe):
     return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def _model_spec(a):
+    """The recipe's model spec from --model and its options."""
+    if a.model == "cnn":
+        from .train.recipe import CNN_DEFAULTS
+
+        if a.hidden is not None and len(a.hidden) != 1:
+            raise UsageError(f"--model cnn has one hidden Linear layer: give --hidden one "
+                             f"width, got {','.join(map(str, a.hidden))}")
+        return {"kind": "cnn", "input_shape": a.input_shape,
+                "channels": list(a.channels or CNN_DEFAULTS["channels"]),
+                "hidden": a.hidden[0] if a.hidden else CNN_DEFAULTS["hidden"],
+                "dropout": a.dropout, "batch_norm": True}
+    for flag, value in (("--channels", a.channels), ("--input-shape", a.input_shape)):
+        if value is not None:
+            raise UsageError(f"{flag} is only used with --model cnn")
+    return {"kind": "mlp", "hidden": list(a.hidden if a.hidden is not None else (256, 128)),
+            "activation": a.activation, "dropout": a.dropout, "batch_norm": a.batch_norm}
+
+
+def _input_shape(text):
+    from .data import parse_shape
+    from .errors import DataError
+
+    try:
+        return list(parse_shape(text, what="C,H,W"))
+    except DataError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+
+
 def _recipe_from_args(a):
     """The run recipe the ``train`` arguments describe."""
     from .train.recipe import (
@@ -333,8 +372,7 @@ def _recipe_from_args(a):
         data.features = a.features
     recipe = Recipe(
         data=data,
-        model={"kind": "mlp", "hidden": list(a.hidden), "activation": a.activation,
-               "dropout": a.dropout, "batch_norm": a.batch_norm},
+        model=_model_spec(a),
         head={"head": a.head or "softmax", "loss": a.loss or "squared_error"},
         optimizer=OptimizerSpec(a.optimizer, a.lr, a.weight_decay),
         schedule=cli_schedule(a.schedule, a.epochs),

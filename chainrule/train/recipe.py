@@ -45,7 +45,7 @@ from ..nn import MLP
 __all__ = ["Recipe", "DataSpec", "OptimizerSpec", "ScheduleSpec", "LoaderSpec",
            "CheckpointSpec", "register_model", "build_model", "register_preprocessor",
            "build_preprocessor", "build_optimizer", "build_scheduler", "build_loader",
-           "MODEL_KINDS", "PREPROCESSORS"]
+           "MODEL_KINDS", "PREPROCESSORS", "CNN_DEFAULTS"]
 
 MODEL_KINDS: dict[str, Callable] = {}
 PREPROCESSORS: dict[str, Callable] = {}
@@ -65,6 +65,27 @@ def _mlp(spec, n_inputs, n_outputs, input_shape=None):
     return MLP(n_inputs, list(spec.get("hidden", ())), n_outputs,
                activation=spec.get("activation", "relu"), dropout=spec.get("dropout", 0.0),
                batch_norm=spec.get("batch_norm", False), residual=spec.get("residual", False))
+
+
+#: The CLI's default CNN (``chainrule train --model cnn``): nn.CNN's defaults.
+CNN_DEFAULTS = {"channels": [16, 32], "hidden": 64, "dropout": 0.0, "batch_norm": True}
+
+
+@register_model("cnn")
+def _cnn(spec, n_inputs, n_outputs, input_shape=None):
+    """``Unflatten(1, (C, H, W))`` then :class:`~chainrule.nn.CNN`: rows of C*H*W features in,
+    so scaling, splits and predictions stay tabular."""
+    from ..nn import CNN, Sequential, Unflatten
+
+    shape = tuple(spec.get("input_shape") or input_shape or ())
+    if len(shape) != 3 or shape[0] * shape[1] * shape[2] != n_inputs:
+        raise ValueError(f"a cnn needs input_shape (C, H, W) holding the {n_inputs} features "
+                         f"of a sample, got {shape or None}")
+    opts = {**CNN_DEFAULTS, **{k: v for k, v in spec.items() if k in CNN_DEFAULTS}}
+    return Sequential(Unflatten(1, shape),
+                      CNN(shape[0], n_outputs, shape[1:], channels=list(opts["channels"]),
+                          hidden=opts["hidden"], batch_norm=opts["batch_norm"],
+                          dropout=opts["dropout"]))
 
 
 def build_model(spec: dict, n_inputs: int, n_outputs: int, input_shape=None):

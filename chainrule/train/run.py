@@ -186,7 +186,15 @@ def prepare(recipe: Recipe) -> Run:
                          what=f"the MLP {X.shape[1]}-{'-'.join(map(str, m.get('hidden', ())))}"
                               f"{'-' if m.get('hidden') else ''}{head.n_outputs}")
     manual_seed(recipe.seed)
-    model = build_model(recipe.model, X.shape[1], head.n_outputs)
+    input_shape = None
+    if recipe.model.get("kind") == "cnn":
+        from ..data import image_shape
+
+        rows = X.shape if tabular is not None else np.shape(table.X)  # encoded table: flat
+        input_shape = image_shape(rows, recipe.model.get("input_shape"),
+                                  dataset=recipe.data.dataset, source=table.source)
+        recipe.model["input_shape"] = list(input_shape)  # config.json records it
+    model = build_model(recipe.model, X.shape[1], head.n_outputs, input_shape)
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
     scheduler = build_scheduler(recipe.schedule, optimizer)
     run_dir = recipe.out
