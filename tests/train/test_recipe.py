@@ -81,5 +81,17 @@ def test_a_new_model_kind_plugs_in():
         assert isinstance(model, nn.Linear) and model.bias is None
     finally:
         del MODEL_KINDS["_test_linear"]
-    with pytest.raises(ValueError, match="unknown model kind 'cnn'"):
-        build_model({"kind": "cnn"}, 4, 2)
+    with pytest.raises(ValueError, match="unknown model kind 'transformer'"):
+        build_model({"kind": "transformer"}, 4, 2)
+
+
+def test_cnn_model_kind():
+    model = build_model({"kind": "cnn", "channels": [3], "hidden": 5}, 16, 4,
+                        input_shape=(1, 4, 4))
+    assert [type(m).__name__ for m in model] == ["Unflatten", "CNN"]
+    assert model(cr.randn(2, 16)).shape == (2, 4)
+    assert model[1][0].out_channels == 3
+    with pytest.raises(ValueError, match="input_shape"):
+        build_model({"kind": "cnn"}, 16, 4)
+    with pytest.raises(ValueError, match="16 features"):
+        build_model({"kind": "cnn", "input_shape": [1, 3, 3]}, 16, 4)
