@@ -175,7 +175,8 @@ def _build_parser():
                         "Conv3x3-BatchNorm-ReLU-MaxPool2, then Linear(--hidden, default 64)-"
                         "ReLU-Linear, on images of --input-shape")
     t.add_argument("--hidden", type=_hidden, default=None, metavar="W1,W2,...",
-                   help="hidden layer widths (mlp default: 256,128; cnn: one width, 64)")
+                   help="hidden layer widths; with --model cnn one width, default 64 "
+                        "(default: 256,128)")
     t.add_argument("--channels", type=_hidden, default=None, metavar="C1,C2,...",
                    help="cnn: output channels of each convolution block (default: 16,32)")
     t.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W",
