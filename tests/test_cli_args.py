@@ -45,7 +45,7 @@ def test_train_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         _main("train", "--help")
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ["(default: 256,128)", "(default: adam)", "(default: 0.001)",
+    for shown in ["default: 256,128", "(default: adam)", "(default: 0.001)",
                   "(default: 50)", "(default: 0.0001)", "(default: 10)", "(default: 32)",
                   "(default: 0.2)", "(default: 0)", "(default: softmax)",
                   "(default: squared_error)", "(default: relu)", "(default: constant)",
