@@ -34,7 +34,7 @@ __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
     "get_rng", "set_num_threads", "get_num_threads", "gradcheck", "functional", "nn", "optim",
-    "data", "train", "io", "onnx", "save", "load", "compile", "CompiledStep",
+    "data", "train", "io", "onnx", "viz", "save", "load", "compile", "CompiledStep",
     "ChainruleError", "DataError", "ModelFileError", "__version__",
     "Device", "DeviceError", "device", "cuda", "get_default_device", "set_default_device",
 ]
@@ -42,7 +42,8 @@ __all__ = [
 # Subpackages that load on first use (PEP 562), so that ``import chainrule`` costs little
 # more than NumPy and never imports an optional package: ``cr.data``, ``cr.onnx`` ... import
 # themselves when first touched. Add a new heavy subpackage here.
-_LAZY_MODULES = frozenset({"data", "train", "io", "optim", "sklearn", "onnx", "distributed"})
+_LAZY_MODULES = frozenset({"data", "train", "io", "optim", "sklearn", "onnx", "distributed",
+                           "viz"})
 # name -> the lazy module that defines it
 _LAZY_ATTRS = {"save": "io", "load": "io", "compile": "capture", "CompiledStep": "capture"}
 

@@ -116,6 +116,31 @@ def apply(op, *inputs, **options):
     return result
 
 
+def graph_inputs(t) -> tuple:
+    """The inputs an op result was computed from, in the op's argument order.
+
+    ``None`` stands for an absent optional input (a bias). Empty for a leaf, for a
+    result computed under :class:`no_grad`, and once ``backward()`` has freed the graph.
+    """
+    return tuple(t._parents)
+
+
+def op_name(t) -> str | None:
+    """The name of the op that computed ``t``: ``None`` for a leaf (no op recorded).
+
+    ``"<freed>"`` once ``backward()`` has freed the graph (``retain_graph=False``).
+    The name is that of the op function in :mod:`chainrule.ops` (``"mul"``,
+    ``"linear"``...), read from its backward closure.
+    """
+    fn = t._backward
+    if fn is None:
+        return None
+    if fn is _graph_freed:
+        return "<freed>"
+    qualname = getattr(fn, "__qualname__", type(fn).__name__)
+    return qualname.split(".<locals>")[0].rsplit(".", 1)[-1].lstrip("_") or "op"
+
+
 def _graph_nodes(root):
     """The non-leaf nodes that ``root`` depends on, latest first.
 

@@ -20,6 +20,9 @@ Run: python examples/lecture/chain_rule.py [--fast] [--out DIR]
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 from lecture_common import cli, fast_mode, plt, save
 
@@ -102,7 +105,10 @@ def main(fast: bool | None = None, out=None) -> dict:
     Q = {k: cr.tensor(v, requires_grad=True) for k, v in params.items()}
     e_full = F.mse_loss(F.linear(F.tanh(F.linear(x, Q["W1"], Q["b1"])), Q["W2"], Q["b2"]),
                         t, half=True)
+    graph = cr.viz.graph(e_full, params=Q)               # captured before backward frees it
     e_full.backward()
+    print("\nthe whole graph (cr.viz.graph), with the parameters' gradients:")
+    print(graph.text())
     whole_error = max(float(np.abs(P[k].grad - Q[k].grad).max()) for k in params)
     print(f"\nnode by node vs the formulas: max difference {formula_error:.1e}; "
           f"vs one backward() over the whole graph: {whole_error:.1e}")
@@ -127,7 +133,14 @@ def main(fast: bool | None = None, out=None) -> dict:
     ax.text(0.5, -0.02, f"de/dW1 = {fmt(P['W1'].grad)}\nde/dW2 = {fmt(P['W2'].grad)}\n"
             "values flow down; gradients flow up, each node multiplying by its local derivative",
             ha="center", va="top", fontsize=8.5, transform=ax.transAxes)
-    return {"k1_error": k1_error, "formula_error": formula_error, "whole_error": whole_error,
+    folder = Path(out) if out is not None else Path(__file__).resolve().parent / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # no Graphviz: DOT text instead
+        drawn = graph.render(folder / "chain_rule_graph.svg")
+    print(f"wrote {drawn}")
+    return {"k1_error": k1_error, "graph": graph, "formula_error": formula_error,
+            "whole_error": whole_error,
             "loss": e.item(), "grads": {k: P[k].grad.copy() for k in params},
             "png": save(fig, "chain_rule", out)}
 

@@ -47,7 +47,7 @@ def main(fast: bool | None = None, out=None) -> dict:
     print(f"softmax + cross-entropy, target class 2: dL/da = {np.round(a.grad, 4)}; "
           f"max |dL/da - (p - y)| = {ce_error:.1e}")
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     lim = np.abs(J_formula).max()
     for ax, m, title in ((axes[0], J_formula, r"formula: diag(p) $-$ p p$^T$"),
                          (axes[1], J_auto, "backprop: rows from p.backward(e_i)")):

@@ -119,6 +119,8 @@ def test_chain_rule(run):
     assert r["k1_error"] < 1e-12
     assert r["formula_error"] < 1e-12
     assert r["whole_error"] < 1e-12
+    text = r["graph"].text()                                  # cr.viz of the whole network
+    assert "tanh" in text and "W1  (3, 2) float64  grad (3, 2)" in text
 
 
 def test_residual(run):
