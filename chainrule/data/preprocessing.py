@@ -38,10 +38,11 @@ class StandardScaler:
 
     Examples
     --------
+    >>> from chainrule.data import ArrayDataset, DataLoader
     >>> scaler = StandardScaler().fit(X_train)
     >>> loader = DataLoader(ArrayDataset(X_train, y_train), transform=scaler.transform)
     >>> state = scaler.state_dict()          # plain arrays, saved with the model
-    >>> StandardScaler.from_state_dict(state).transform(X_test)
+    >>> X_test_scaled = StandardScaler.from_state_dict(state).transform(X_test)
     """
 
     def __init__(self):

@@ -171,6 +171,8 @@ def build(spec, path="<model>", max_elements=None):
         The most weights (array elements) the network may have; a larger
         description raises :class:`ModelFileError` before it allocates them.
 
+    Notes
+    -----
     The global random generator is left as it was (the layers' random
     initialisation draws from a saved and restored state).
     """
@@ -348,7 +350,7 @@ def save_state_dict(state, path):
     Examples
     --------
     >>> cr.io.save_state_dict(model.state_dict(), "weights.safetensors")
-    >>> model.load_state_dict(cr.io.load_state_dict("weights.safetensors"))
+    >>> model = model.load_state_dict(cr.io.load_state_dict("weights.safetensors"))
     """
     arrays = {}
     for k, v in state.items():

@@ -29,6 +29,8 @@ class Linear(Module):
     bias : bool, default True
     dtype : dtype, default float32
 
+    Notes
+    -----
     ``weight`` has shape (out_features, in_features) and, like ``bias``, starts
     from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default.
     """

@@ -115,9 +115,12 @@ def export(model, path, example_input, *, opset: int = DEFAULT_OPSET,
     Examples
     --------
     >>> model = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 2))
-    >>> cr.onnx.export(model, "model.onnx", np.zeros((1, 4), np.float32))
+    >>> proto = cr.onnx.export(model, "model.onnx", np.zeros((1, 4), np.float32))
     >>> import onnxruntime as ort
-    >>> ort.InferenceSession("model.onnx").run(None, {"input": X})[0]
+    >>> X = np.ones((3, 4), np.float32)
+    >>> out = ort.InferenceSession("model.onnx").run(None, {"input": X})[0]
+    >>> np.allclose(out, model(X).numpy(), atol=1e-5)
+    True
     """
     opset = check_opset(opset)
     x = example_array(example_input)

@@ -36,6 +36,12 @@ def register(cls):
 
     Examples
     --------
+    >>> class MyScale(cr.nn.Module):
+    ...     def __init__(self, factor):
+    ...         super().__init__()
+    ...         self.factor = factor
+    ...     def forward(self, x):
+    ...         return x * self.factor
     >>> @register(MyScale)
     ... def _scale(g, m, x):
     ...     return g.op("Mul", [x, g.const(np.asarray(m.factor), "factor")], "scale")

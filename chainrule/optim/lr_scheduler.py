@@ -10,8 +10,8 @@ Examples
 --------
 >>> opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 >>> sched = LinearWarmup(opt, 100, after=CosineAnnealingLR(opt, T_max=900))
->>> for batch in loader:
-...     ...; opt.step(); sched.step()
+>>> for xb, yb in loader:
+...     opt.zero_grad(); loss_fn(model(xb), yb).backward(); opt.step(); sched.step()
 """
 
 from __future__ import annotations
@@ -298,8 +298,8 @@ def get_scheduler(name, optimizer, **kwargs):
 
     Examples
     --------
-    >>> get_scheduler("warmup", opt, warmup_steps=100, after="cosine",
-    ...               after_kwargs={"T_max": 900})
+    >>> sched = get_scheduler("warmup", opt, warmup_steps=100, after="cosine",
+    ...                       after_kwargs={"T_max": 900})
     """
     after_kwargs = kwargs.pop("after_kwargs", None)
     if isinstance(kwargs.get("after"), str):

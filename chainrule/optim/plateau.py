@@ -35,9 +35,12 @@ class ReduceLROnPlateau(_Scheduler):
 
     Examples
     --------
-    >>> sched = ReduceLROnPlateau(opt, patience=3)
-    >>> for epoch in range(100):
-    ...     train_one_epoch(); sched.step(validation_loss())
+    >>> opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    >>> sched = ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    >>> for validation_loss in [1.0, 0.8, 0.8, 0.8, 0.8]:   # no progress after the second
+    ...     sched.step(validation_loss)
+    >>> opt.param_groups[0]["lr"]
+    0.05
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,

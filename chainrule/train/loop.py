@@ -475,6 +475,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, **kwarg
 
     Examples
     --------
+    >>> X = np.random.default_rng(0).normal(size=(256, 2)).astype(np.float32)
+    >>> y = X[:, :1] - 2 * X[:, 1:]
     >>> model = cr.nn.Sequential(cr.nn.Linear(2, 16), cr.nn.ReLU(), cr.nn.Linear(16, 1))
     >>> opt = cr.optim.SGD(model.parameters(), lr=0.1)
     >>> history = fit(model, cr.nn.MSELoss(), opt, (X, y), epochs=20, batch_size=32)
