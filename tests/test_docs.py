@@ -39,8 +39,9 @@ def test_mkdocs_build_strict(tmp_path):
     # a formula's code link: the file and line, pointing into the API reference
     link = re.search(r'href="([^"]+)"[^>]*><code>chainrule/ops/softmax\.py:(\d+)</code>', page)
     assert link and link.group(1) == "../../api/ops/#chainrule.ops.softmax.softmax_array"
-    from chainrule.ops.softmax import softmax_array
     import inspect
+
+    from chainrule.ops.softmax import softmax_array
     assert int(link.group(2)) == inspect.getsourcelines(softmax_array)[1]
     api = (site / "api" / "nn" / "index.html").read_text()
     assert 'id="chainrule.nn.Linear"' in api and "Source code in" in api

@@ -120,6 +120,7 @@ class Frame:
         Examples
         --------
         >>> Frame.from_arrays({"age": [31, None, 45], "city": ["Oslo", "Rome", "NA"]})
+        Frame(3 rows; age:integer, city:string; source=None)
         """
         cols = []
         for name, values in data.items():
