@@ -84,22 +84,27 @@ def _make(arr, requires_grad, device=None):
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    """A tensor of zeros of the given shape (ints or one tuple); float32 by default."""
     return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad, device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    """A tensor of ones of the given shape (ints or one tuple); float32 by default."""
     return _make(np.ones(_shape(shape), dtype=dtype), requires_grad, device)
 
 
 def full(shape, fill_value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
+    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
     return _make(np.full(shape, fill_value, dtype=dtype), requires_grad, device)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros with the shape (and, unless given, dtype) of tensor ``t``."""
     return _make(array_module(t.data).zeros_like(t.data, dtype=dtype), requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
+    """Ones with the shape (and, unless given, dtype) of tensor ``t``."""
     return _make(array_module(t.data).ones_like(t.data, dtype=dtype), requires_grad)
 
 
@@ -114,6 +119,7 @@ def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None):
+    """Evenly spaced values in ``[start, stop)`` as numpy.arange gives (floats in float32)."""
     arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is not None:
         arr = arr.astype(dtype)

@@ -27,8 +27,31 @@ __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
-    Build one with :func:`chainrule.tensor` (see :mod:`chainrule.creation`). ``data`` is
-    the ndarray, ``grad`` the gradient accumulated by :meth:`backward` (``None`` until then).
+    Build one with :func:`chainrule.tensor` (or :func:`chainrule.zeros`, :func:`chainrule.randn`...;
+    see :mod:`chainrule.creation`). When an op
+    runs on tensors of which one requires a gradient, its result remembers its inputs
+    and how to differentiate the op; :meth:`backward` then applies the chain rule from
+    that result back to every tensor that requires a gradient.
+
+    Attributes
+    ----------
+    data : ndarray
+        The values (a NumPy array, or a CuPy array on a GPU).
+    grad : ndarray or None
+        The gradient accumulated by :meth:`backward`, of the shape of ``data``;
+        ``None`` until a backward pass reaches this tensor. Kept on leaves only.
+    requires_grad : bool
+        Whether ops on this tensor are recorded for backpropagation.
+
+    Examples
+    --------
+    >>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x ** 2).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([2., 4., 6.], dtype=float32)
+    >>> x.shape, x.dtype, y.is_leaf
+    ((3,), dtype('float32'), False)
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_needs", "_seq",
@@ -47,29 +70,36 @@ class Tensor:
     # ----------------------------------------------------------------- properties
     @property
     def shape(self):
+        """The shape of ``data``, a tuple of ints."""
         return self.data.shape
 
     @property
     def dtype(self):
+        """The NumPy dtype of ``data``."""
         return self.data.dtype
 
     @property
     def ndim(self):
+        """The number of axes."""
         return self.data.ndim
 
     @property
     def size(self):
+        """The number of elements."""
         return self.data.size
 
     @property
     def T(self):
+        """The transpose (axes reversed), differentiable."""
         return self.transpose()
 
     @property
     def is_leaf(self):
+        """True when no recorded op produced this tensor (an input or a parameter)."""
         return self._backward is None
 
     def numel(self):
+        """The number of elements (PyTorch's name for :attr:`size`)."""
         return self.data.size
 
     def __len__(self):
@@ -179,6 +209,7 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def tolist(self):
+        """The data as nested Python lists."""
         return self.numpy().tolist()
 
     def detach(self):
@@ -201,9 +232,11 @@ class Tensor:
         return apply(op, self)
 
     def float(self):
+        """A float32 copy (differentiable between float types)."""
         return self.astype(np.float32)
 
     def double(self):
+        """A float64 copy (differentiable between float types)."""
         return self.astype(np.float64)
 
     def requires_grad_(self, requires_grad=True):
@@ -215,6 +248,7 @@ class Tensor:
         return self
 
     def zero_grad(self):
+        """Forget the accumulated gradient (``grad`` becomes None)."""
         self.grad = None
 
     # ------------------------------------------------------------- backward
@@ -328,65 +362,84 @@ class Tensor:
     # ------------------------------------------------------------- methods
     # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
     def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
         return apply(ops.reduction.sum, self, axis=axis_arg(axis, dim),
                      keepdims=keepdims if keepdim is None else keepdim)
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Mean over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
         return apply(ops.reduction.mean, self, axis=axis_arg(axis, dim),
                      keepdims=keepdims if keepdim is None else keepdim)
 
     def max(self, axis=None, keepdims=False):
+        """Maximum over ``axis``; the gradient goes to the maximal elements (shared on ties)."""
         return apply(ops.reduction.max, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
+        """Minimum over ``axis``; the gradient goes to the minimal elements (shared on ties)."""
         return apply(ops.reduction.min, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def var(self, axis=None, keepdims=False, correction=1):
+        """Variance over ``axis`` with ``correction`` degrees of freedom removed (1: unbiased)."""
         return apply(ops.reduction.var, self, axis=axis_arg(axis), keepdims=keepdims,
                      correction=correction)
 
     def logsumexp(self, axis=None, keepdims=False):
+        """``log(sum(exp(x)))`` over ``axis``, computed stably (the max subtracted first)."""
         return apply(ops.reduction.logsumexp, self, axis=axis_arg(axis), keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims=False):
+        """Indices of the maxima over ``axis`` (an integer tensor, not differentiable)."""
         return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
 
     def argmin(self, axis=None, keepdims=False):
+        """Indices of the minima over ``axis`` (an integer tensor, not differentiable)."""
         return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
 
     def exp(self):
+        """Elementwise :math:`e^x`."""
         return apply(ops.exponential.exp, self)
 
     def log(self):
+        """Elementwise natural logarithm."""
         return apply(ops.exponential.log, self)
 
     def sqrt(self):
+        """Elementwise square root."""
         return apply(ops.exponential.sqrt, self)
 
     def abs(self):
+        """Elementwise absolute value (gradient ``sign(x)``, 0 at 0)."""
         return apply(ops.arithmetic.abs, self)
 
     def tanh(self):
+        """Elementwise hyperbolic tangent (gradient :math:`1 - \\tanh^2 x`)."""
         return apply(ops.activation.tanh, self)
 
     def sigmoid(self):
+        """Elementwise logistic sigmoid :math:`1 / (1 + e^{-x})`, stable for any input."""
         return apply(ops.activation.sigmoid, self)
 
     def relu(self):
+        """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
         return apply(ops.activation.relu, self)
 
     def clip(self, lo=None, hi=None):
+        """Elementwise clamp to ``[lo, hi]`` (either may be None); gradient 0 outside."""
         return apply(ops.arithmetic.clip, self, lo=lo, hi=hi)
 
     clamp = clip
 
     def softmax(self, axis=-1, *, dim=None):
+        """Softmax over ``axis``: :math:`e^{x_i - \\max x} / \\sum_k e^{x_k - \\max x}`."""
         return apply(ops.softmax.softmax, self, axis=axis_arg(axis, dim))
 
     def log_softmax(self, axis=-1, *, dim=None):
+        """Log of the softmax over ``axis``, computed stably as ``x - logsumexp(x)``."""
         return apply(ops.softmax.log_softmax, self, axis=axis_arg(axis, dim))
 
     def reshape(self, *shape):
+        """The same elements in a new shape (ints or one tuple; one entry may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return apply(ops.shape.reshape, self, shape=shape)
@@ -394,20 +447,25 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_axis=0):
+        """Reshape to ``shape[:start_axis] + (-1,)``."""
         return self.reshape(self.shape[:start_axis] + (-1,))
 
     def transpose(self, *axes):
+        """Permute the axes (reverse them when none are given)."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return apply(ops.shape.transpose, self, axes=axes or None)
 
     def squeeze(self, axis=None):
+        """Remove axes of length 1 (only ``axis`` when given)."""
         return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
 
     def unsqueeze(self, axis):
+        """Insert an axis of length 1 at position ``axis``."""
         return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
 
     def expand(self, *shape):
+        """Broadcast to ``shape`` (the gradient is summed back over the broadcast axes)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return apply(ops.shape.broadcast_to, self, shape=shape)

@@ -65,6 +65,8 @@ class Sigmoid(Module):
 
 
 class Tanh(Module):
+    """Hyperbolic tangent, elementwise (gradient ``1 - tanh(x)^2``)."""
+
     def forward(self, x):
         return F.tanh(x)
 

@@ -21,18 +21,34 @@ def _input(x):
 
 
 class Linear(Module):
-    """y = x @ weight.T + bias, one fused op.
+    """A fully connected layer, ``y = x @ weight.T + bias``, one fused op.
 
     Parameters
     ----------
     in_features, out_features : int
+        Sizes of the last axis of the input and of the output.
     bias : bool, default True
+        Learn an additive bias.
     dtype : dtype, default float32
+
+    Attributes
+    ----------
+    weight : Parameter of shape (out_features, in_features)
+    bias : Parameter of shape (out_features,) or None
 
     Notes
     -----
-    ``weight`` has shape (out_features, in_features) and, like ``bias``, starts
-    from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default.
+    Shapes: input (..., in_features), output (..., out_features). ``weight`` and
+    ``bias`` start from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's
+    default. The backward pass is one matrix product per gradient.
+
+    Examples
+    --------
+    >>> layer = cr.nn.Linear(3, 2)
+    >>> layer(cr.ones((4, 3))).shape
+    (4, 2)
+    >>> layer.weight.shape, layer.bias.shape
+    ((2, 3), (2,))
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype="float32"):
@@ -49,6 +65,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Draw ``weight`` and ``bias`` again from their initial distribution."""
         # NOTE: kaiming_uniform with a=sqrt(5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
@@ -64,7 +81,21 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Modules applied one after the other: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
+    """Modules applied one after the other, each to the previous one's output.
+
+    Parameters
+    ----------
+    *modules : Module
+        Registered as children ``'0'``, ``'1'``...; indexable, iterable, ``len()``.
+
+    Examples
+    --------
+    >>> model = cr.nn.Sequential(cr.nn.Linear(2, 8), cr.nn.ReLU(), cr.nn.Linear(8, 1))
+    >>> model(cr.ones((5, 2))).shape
+    (5, 1)
+    >>> len(model), type(model[1]).__name__
+    (3, 'ReLU')
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -113,10 +144,21 @@ class Sequential(Module):
 
 
 class Residual(Module):
-    """x + block(x): the skip connection of a residual network.
+    """``x + block(x)``: the skip connection of a residual network.
 
     The input feeds two paths, so backpropagation adds the gradient through the
-    block to the gradient of the identity path.
+    block to the gradient of the identity path: ``dL/dx = dL/dy + J_block^T dL/dy``.
+
+    Parameters
+    ----------
+    block : Module
+        Must map its input to an output of the same shape.
+
+    Examples
+    --------
+    >>> res = cr.nn.Residual(cr.nn.Sequential(cr.nn.Linear(4, 4), cr.nn.Tanh()))
+    >>> res(cr.ones((2, 4))).shape
+    (2, 4)
     """
 
     def __init__(self, block):
@@ -131,7 +173,13 @@ class Residual(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged."""
+    """Returns its input unchanged (arguments are accepted and ignored).
+
+    Examples
+    --------
+    >>> cr.nn.Identity()(cr.tensor([1.0, 2.0]))
+    tensor([1., 2.])
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -141,7 +189,18 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Flattens axes ``start_dim..end_dim`` into one (by default all but the batch axis)."""
+    """Flatten axes ``start_dim..end_dim`` into one (by default all but the batch axis).
+
+    Parameters
+    ----------
+    start_dim : int, default 1
+    end_dim : int, default -1
+
+    Examples
+    --------
+    >>> cr.nn.Flatten()(cr.ones((2, 3, 4))).shape
+    (2, 12)
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
@@ -184,7 +243,23 @@ class Unflatten(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout with drop probability ``p``; identity in evaluation mode."""
+    """Inverted dropout: zero each element with probability ``p`` while training.
+
+    The kept elements are scaled by ``1 / (1 - p)`` so that the expected output equals
+    the input; in evaluation mode (``model.eval()``) the layer is the identity. The mask
+    is drawn from chainrule's seeded generator (:func:`chainrule.manual_seed`).
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Drop probability, in [0, 1).
+
+    Examples
+    --------
+    >>> drop = cr.nn.Dropout(0.5).eval()
+    >>> drop(cr.ones(4))
+    tensor([1., 1., 1., 1.])
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -202,8 +277,30 @@ class Dropout(Module):
 class BatchNorm1d(Module):
     """Batch normalisation of (N, C) or (N, C, L) inputs (Ioffe & Szegedy).
 
-    Training normalises with the batch's mean and variance and updates the
-    running estimates; evaluation uses the running estimates.
+    Each channel is normalised to zero mean and unit variance, then scaled by
+    ``weight`` and shifted by ``bias``. Training uses the batch's mean and (biased)
+    variance and updates the running estimates; evaluation uses the running estimates.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels.
+    eps : float, default 1e-5
+        Added to the variance before the square root.
+    momentum : float, default 0.1
+        ``running = (1 - momentum) * running + momentum * batch_statistic``.
+    affine : bool, default True
+        Learn ``weight`` (ones) and ``bias`` (zeros) of shape (C,).
+    track_running_stats : bool, default True
+        Keep ``running_mean`` and ``running_var`` buffers (saved in ``state_dict``).
+    dtype : dtype, default float32
+
+    Examples
+    --------
+    >>> bn = cr.nn.BatchNorm1d(3)
+    >>> y = bn(cr.randn(16, 3))
+    >>> np.allclose(y.numpy().mean(0), 0, atol=1e-5)
+    True
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
@@ -254,7 +351,24 @@ class BatchNorm2d(BatchNorm1d):
 
 
 class LayerNorm(Module):
-    """Normalises each sample over its trailing ``normalized_shape`` axes (Ba et al.)."""
+    """Normalise each sample over its trailing ``normalized_shape`` axes (Ba et al.).
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing axes normalised together.
+    eps : float, default 1e-5
+    elementwise_affine : bool, default True
+        Learn ``weight`` (ones) and ``bias`` (zeros) of shape ``normalized_shape``.
+    dtype : dtype, default float32
+
+    Examples
+    --------
+    >>> ln = cr.nn.LayerNorm(4)
+    >>> y = ln(cr.randn(2, 4))
+    >>> np.allclose(y.numpy().std(1), 1, atol=1e-3)
+    True
+    """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, dtype="float32"):
         super().__init__()

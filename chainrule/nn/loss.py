@@ -26,6 +26,22 @@ class _Loss(Module):
         self.reduction = reduction
 
     def forward(self, input, target, sample_weight=None):
+        """The loss of ``input`` against ``target``.
+
+        Parameters
+        ----------
+        input : Tensor
+            Predictions (shape (N, ...)).
+        target : Tensor or ndarray
+            Targets; the shape each loss expects is in its class description.
+        sample_weight : array_like of shape (N,), optional
+            Per-sample weights; 'mean' divides by their total.
+
+        Returns
+        -------
+        Tensor
+            A scalar for 'mean' and 'sum', the per-element losses for 'none'.
+        """
         if sample_weight is None:
             return self._loss(input, target, self.reduction)
         per = self._loss(input, target, "none")
@@ -69,7 +85,28 @@ def _class_weight_counts(weight, per, target):
 
 
 class MSELoss(_Loss):
-    """Mean squared error; ``half=True`` gives the lecture's E = 1/2 (y - t)^2 (gradient y - t)."""
+    """Squared error ``(y - t)^2``; with ``half=True``, ``E = 1/2 (y - t)^2``.
+
+    The gradient of the halved form is exactly ``y - t`` (per element, divided by
+    the number of elements for 'mean').
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-element losses are combined; calling the loss also accepts
+        ``sample_weight`` of shape (N,) (see ``forward``).
+    half : bool, default False
+        Halve the squared error.
+
+    Examples
+    --------
+    >>> y = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> loss = cr.nn.MSELoss(half=True)(y, cr.tensor([0.0, 0.0]))
+    >>> loss.item()
+    1.25
+    >>> loss.backward(); y.grad                    # (y - t) / 2 elements
+    array([0.5, 1. ], dtype=float32)
+    """
 
     def __init__(self, reduction="mean", half=False):
         super().__init__(reduction)
@@ -80,11 +117,43 @@ class MSELoss(_Loss):
 
 
 class L1Loss(_Loss):
+    """Absolute error ``|y - t|`` (gradient ``sign(y - t)``, 0 where equal).
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-element losses are combined; calling the loss also accepts
+        ``sample_weight`` of shape (N,) (see ``forward``).
+
+    Examples
+    --------
+    >>> cr.nn.L1Loss()(cr.tensor([1.0, -2.0]), cr.tensor([0.0, 0.0])).item()
+    1.5
+    """
+
     def _loss(self, input, target, reduction):
         return F.l1_loss(input, target, reduction)
 
 
 class HuberLoss(_Loss):
+    """Huber loss: squared near the target, absolute far from it.
+
+    ``1/2 (y - t)^2`` where ``|y - t| <= delta``, ``delta (|y - t| - delta / 2)``
+    elsewhere, so the gradient is ``y - t`` clipped to ``[-delta, delta]``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-element losses are combined; calling the loss also accepts
+        ``sample_weight`` of shape (N,) (see ``forward``).
+    delta : float, default 1.0
+
+    Examples
+    --------
+    >>> cr.nn.HuberLoss(reduction="none")(cr.tensor([0.5, 3.0]), cr.tensor([0.0, 0.0]))
+    tensor([0.125, 2.5  ])
+    """
+
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction)
         self.delta = delta

@@ -102,6 +102,17 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
+        """The computation of the module; subclasses define it, and calling the module runs it.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The inputs (usually one Tensor or array of shape (batch, ...)).
+
+        Returns
+        -------
+        Tensor
+        """
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -109,9 +120,11 @@ class Module:
 
     # ------------------------------------------------------------------ traversal
     def named_children(self):
+        """(attribute name, Module) pairs of the direct submodules, in assignment order."""
         return iter(self._modules.items())
 
     def children(self):
+        """The direct submodules, in assignment order."""
         return iter(self._modules.values())
 
     def named_modules(self, prefix=""):
@@ -128,6 +141,7 @@ class Module:
             stack.extend(reversed(kids))
 
     def modules(self):
+        """Every module of the tree, self first, depth first."""
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix=""):
@@ -140,9 +154,11 @@ class Module:
                     yield (f"{mname}.{pname}" if mname else pname), p
 
     def parameters(self):
+        """Every trainable Parameter of the tree, each once (what an optimizer takes)."""
         return (p for _, p in self.named_parameters())
 
     def named_buffers(self):
+        """(dotted name, array) pairs of the non-trainable arrays (running statistics)."""
         for mname, m in self.named_modules():
             for bname, b in m._buffers.items():
                 yield (f"{mname}.{bname}" if mname else bname), b
@@ -173,6 +189,7 @@ class Module:
                 p.grad[...] = 0
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter (False freezes them); returns self."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -227,9 +244,11 @@ class Module:
         return self.to(device=f"cuda:{index}")
 
     def float(self):
+        """Convert parameters and float buffers to float32 in place; returns self."""
         return self.to(np.float32)
 
     def double(self):
+        """Convert parameters and float buffers to float64 in place; returns self."""
         return self.to(np.float64)
 
     # ------------------------------------------------------------------ state
@@ -282,6 +301,7 @@ class Module:
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self):
+        """The constructor arguments shown inside the module's ``repr`` (``''`` by default)."""
         return ""
 
     def __repr__(self):
