@@ -80,18 +80,22 @@ def sigmoid(x):
 
 
 def tanh(x):
+    """Elementwise hyperbolic tangent (gradient ``1 - tanh(x)^2``)."""
     return apply(ops.activation.tanh, _t(x))
 
 
 def exp(x):
+    """Elementwise exponential."""
     return apply(ops.exponential.exp, _t(x))
 
 
 def log(x):
+    """Elementwise natural logarithm (gradient ``1 / x``)."""
     return apply(ops.exponential.log, _t(x))
 
 
 def sqrt(x):
+    """Elementwise square root (gradient ``1 / (2 sqrt(x))``)."""
     return apply(ops.exponential.sqrt, _t(x))
 
 
@@ -115,14 +119,17 @@ def logsumexp(x, axis=None, keepdims=False):
 
 # ---------------------------------------------------------------- combinators
 def maximum(a, b):
+    """Elementwise maximum of two broadcastable tensors; ties split the gradient."""
     return apply(ops.arithmetic.maximum, *_pair(a, b))
 
 
 def minimum(a, b):
+    """Elementwise minimum of two broadcastable tensors; ties split the gradient."""
     return apply(ops.arithmetic.minimum, *_pair(a, b))
 
 
 def clip(x, lo=None, hi=None):
+    """Clamp to ``[lo, hi]`` (either may be None); the gradient is 0 where clipped."""
     return apply(ops.arithmetic.clip, _t(x), lo=lo, hi=hi)
 
 
@@ -332,7 +339,7 @@ def adaptive_avg_pool2d(input, output_size):
 def mse_loss(input, target, reduction="mean", half=False):
     """Mean squared error (input - target)**2.
 
-    ``half=True`` gives the lecture's E = 1/2 (y - t)**2, whose gradient is y - t.
+    ``half=True`` gives E = 1/2 (y - t)**2, whose gradient is y - t.
     """
     x = _t(input)
     t = _t(target) if isinstance(target, Tensor) else Tensor(_target(target, x))

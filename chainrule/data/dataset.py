@@ -23,7 +23,9 @@ class Dataset(Protocol):
 
     def __len__(self) -> int: ...
 
-    def get_batch(self, indices: np.ndarray) -> tuple: ...
+    def get_batch(self, indices: np.ndarray) -> tuple:
+        """The samples at ``indices`` (an integer array), as a tuple of arrays (X, y...)."""
+        ...
 
 
 def _contiguous(idx):
@@ -91,10 +93,12 @@ class ArrayDataset:
 
     @property
     def X(self):
+        """The first array (the features)."""
         return self.arrays[0]
 
     @property
     def y(self):
+        """The second array (the targets), or None when there is only one."""
         return self.arrays[1] if len(self.arrays) > 1 else None
 
     def __len__(self):
@@ -153,6 +157,7 @@ class Subset:
         return int(self.indices.size)
 
     def get_batch(self, indices):
+        """The samples at ``indices`` of this subset (positions in ``self.indices``)."""
         return self.dataset.get_batch(self.indices[np.asarray(indices)])
 
     def __repr__(self):

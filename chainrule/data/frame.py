@@ -65,9 +65,11 @@ class Column:
 
     @property
     def numeric(self) -> bool:
+        """True for the numeric kinds (integer, float, boolean)."""
         return self.kind in NUMERIC_KINDS
 
     def take(self, rows) -> Column:
+        """The column restricted to ``rows`` (indices or a boolean mask), in that order."""
         return Column(self.name, self.kind, self.values[rows], self.missing[rows])
 
     def cell(self, i):
@@ -146,6 +148,7 @@ class Frame:
 
     @property
     def names(self) -> list:
+        """The column names, in file order."""
         return list(self.columns)
 
     def __getitem__(self, name) -> Column:

@@ -65,10 +65,12 @@ class Table:
 
     @property
     def n_samples(self) -> int:
+        """The number of rows of ``X``."""
         return int(self.X.shape[0])
 
     @property
     def n_features(self) -> int:
+        """The number of features (the product of ``X``'s trailing axes)."""
         return int(np.prod(self.X.shape[1:], dtype=np.int64))
 
     def dataset(self):

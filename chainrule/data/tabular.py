@@ -155,14 +155,17 @@ class TablePreprocessor:
     # ------------------------------------------------------------ choosing columns
     @property
     def fitted(self) -> bool:
+        """Whether :meth:`fit` has run."""
         return self.columns_ is not None
 
     @property
     def input_features_(self) -> list:
+        """The names of the input columns used as features, in order."""
         return [c["name"] for c in self.columns_ or []]
 
     @property
     def feature_names_out_(self) -> list:
+        """The names of the output columns (one per one-hot category, ``name=value``)."""
         names = []
         for c in self.columns_ or []:
             if c["kind"] == "categorical":

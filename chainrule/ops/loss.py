@@ -52,7 +52,7 @@ def _elementwise_loss(per_elem, dper, reduction, x_dtype):
 
 
 def mse_loss(x, t, reduction="mean", half=False):
-    """(x - t)**2, or the lecture's E = 1/2 (x - t)**2 with ``half=True`` (gradient x - t)."""
+    """(x - t)**2, or E = 1/2 (x - t)**2 with ``half=True`` (gradient x - t)."""
     check_reduction(reduction, "mse_loss")
     _check_same_shape(x, t, "mse_loss")
     d = x - t
@@ -225,7 +225,7 @@ def _row_starts(xp, n, c):
 
 
 def _cross_entropy_indices(z, t, reduction):
-    """The common case (class indices, no weights): the lecture's derivation, step by step.
+    """The common case (class indices, no weights), derived step by step.
 
     With m the row max, e = exp(z - m), s = sum(e): log p_t = (z_t - m) - log s, and
     the gradient of -log p_t w.r.t. z is p - onehot(t) with p = e / s.

@@ -35,7 +35,7 @@ def exponential_decay(step, gamma):
 def inverse_time_decay(step, decay_rate, decay_steps=1):
     """``1 / (1 + k * step)`` with ``k = decay_rate / decay_steps``.
 
-    The learning rate is then the lecture's :math:`\\rho(\\tau) = \\rho_0 / (1 + k\\tau)`.
+    The learning rate is then :math:`\\rho(\\tau) = \\rho_0 / (1 + k\\tau)`.
     """
     return 1.0 / (1.0 + decay_rate / decay_steps * step)
 

@@ -71,8 +71,8 @@ class SGD(Optimizer):
         theta <- theta - rho * g
 
     This is PyTorch's formulation (the learning rate multiplies the buffer, the buffer
-    starts at the first gradient); with momentum = 0 it is the lecture's
-    ``theta <- theta - rho(tau) * grad``.
+    starts at the first gradient); with momentum = 0 it is plain (stochastic) gradient
+    descent, ``theta <- theta - rho(tau) * grad``.
 
     Parameters
     ----------

@@ -28,9 +28,11 @@ class Callback:
     """Base class; every hook is optional."""
 
     def on_train_begin(self, trainer):
+        """Called once before the first epoch (also when a run resumes)."""
         pass
 
     def on_epoch_begin(self, trainer, epoch):
+        """Called before each epoch; ``epoch`` counts from 1."""
         pass
 
     def on_after_backward(self, trainer, logs):
@@ -42,18 +44,26 @@ class Callback:
         """
 
     def on_batch_end(self, trainer, step, logs):
+        """Called after each optimizer step; ``logs`` holds the batch's ``loss``."""
         pass
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Called after each epoch with its ``logs`` (``loss``, ``val_loss``, metrics, ``lr``).
+
+        Setting ``trainer.stop_training = True`` ends training after this epoch.
+        """
         pass
 
     def on_train_end(self, trainer):
+        """Called once after the last epoch."""
         pass
 
     def state_dict(self):
+        """The callback's state for a checkpoint (JSON-able values and arrays)."""
         return {}
 
     def load_state_dict(self, state):
+        """Restore the state returned by :meth:`state_dict` (when resuming)."""
         pass
 
 

@@ -140,6 +140,7 @@ class CheckpointManager:
         self.last_path = None
 
     def path_for(self, step):
+        """The checkpoint file name for optimizer step ``step``."""
         return os.path.join(self.directory, f"ckpt-{step:010d}.safetensors")
 
     def save(self, trainer):
@@ -191,10 +192,12 @@ class CheckpointManager:
                 else "no checkpoint is on disk yet")
 
     def after_step(self, trainer):
+        """Called by the trainer after each step: checkpoint every ``every_steps`` steps."""
         if self.every_steps and trainer.step % self.every_steps == 0:
             self._try_save(trainer)
 
     def after_epoch(self, trainer):
+        """Called by the trainer after each epoch: checkpoint when ``every_epoch`` is set."""
         if self.every_epoch:
             self._try_save(trainer)
 
@@ -209,6 +212,7 @@ class CheckpointManager:
         return f"checkpoint written to {path}"
 
     def resume_hint(self):
+        """The command (or call) that resumes this run, for messages."""
         return self.resume_command or f"fit(..., resume={self.directory!r})"
 
 

@@ -1,6 +1,6 @@
 """Output heads: how a network's last layer meets the targets of a task.
 
-The lecture's two ways to classify N classes are both here:
+The two ways to classify N classes are both here:
 
 - ``softmax``: N outputs, softmax + cross-entropy (one probability distribution);
 - ``ovr`` (one-vs-all): N independent sigmoid outputs, each trained with binary
@@ -31,6 +31,7 @@ class Head:
     name = "regression"
 
     def config(self):
+        """The head's description saved in a model file (``head``, ``n_outputs``)."""
         return {"head": self.name, "n_outputs": self.n_outputs}
 
 
@@ -45,15 +46,19 @@ class SoftmaxHead(Head):
         self.label_smoothing = label_smoothing
 
     def loss_module(self):
+        """``nn.CrossEntropyLoss`` (fused softmax + cross-entropy, gradient p - y)."""
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
     def encode(self, y):
+        """Targets for the loss: the class indices, unchanged."""
         return y
 
     def proba(self, out):
+        """Class probabilities, the softmax of the outputs (N, n_classes)."""
         return softmax_array(out, axis=-1)
 
     def predict(self, out):
+        """The class index of the largest output."""
         return out.argmax(axis=-1)
 
 
@@ -67,21 +72,25 @@ class OneVsAllHead(Head):
         self.n_classes = self.n_outputs = n_classes
 
     def loss_module(self):
+        """Binary cross-entropy with logits, summed over the N independent outputs."""
         # NOTE: summing the N binary losses per sample (mean over the batch) trains
         # N logistic regressions at once; BCE's mean over N*batch would shrink the
         # gradient by N.
         return _OvrLoss(self.n_classes)
 
     def encode(self, y):
+        """Targets for the loss: one-hot rows of shape (N, n_classes)."""
         onehot = np.zeros((len(y), self.n_classes), dtype=np.float32)
         onehot[np.arange(len(y)), np.asarray(y)] = 1
         return onehot
 
     def proba(self, out):
+        """Each class's sigmoid, normalised to sum to 1 over the classes."""
         p = stable_sigmoid(out)
         return p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
 
     def predict(self, out):
+        """The class whose classifier has the largest output."""
         return out.argmax(axis=-1)
 
 
@@ -106,16 +115,20 @@ class BinaryHead(Head):
     n_outputs = 1
 
     def loss_module(self):
+        """``nn.BCEWithLogitsLoss`` (fused sigmoid + BCE, gradient h - y)."""
         return nn.BCEWithLogitsLoss()
 
     def encode(self, y):
+        """Targets for the loss: 0/1 floats of shape (N, 1)."""
         return np.asarray(y, dtype=np.float32).reshape(-1, 1)
 
     def proba(self, out):
+        """Probabilities of classes 0 and 1, shape (N, 2)."""
         p = stable_sigmoid(out.reshape(-1))
         return np.stack([1 - p, p], axis=1)
 
     def predict(self, out):
+        """1 where the logit is positive (h > 1/2), else 0."""
         return (out.reshape(-1) > 0).astype(np.int64)
 
 
@@ -129,15 +142,19 @@ class RegressionHead(Head):
         self.loss = loss
 
     def loss_module(self):
+        """The regression loss chosen by ``loss`` (squared, absolute or Huber)."""
         return REGRESSION_LOSSES[self.loss]()
 
     def encode(self, y):
+        """Targets for the loss, as a float array of the outputs' shape."""
         return np.asarray(y).reshape(len(y), self.n_outputs)
 
     def predict(self, out):
+        """The outputs themselves."""
         return out
 
     def config(self):
+        """The head's description saved in a model file (adds ``loss``)."""
         return {"head": "regression", "n_outputs": self.n_outputs, "loss": self.loss}
 
 

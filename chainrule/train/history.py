@@ -16,10 +16,12 @@ class History:
         self.rows = list(rows or [])
 
     def append(self, row):
+        """Add one epoch's values (a mapping name -> number)."""
         self.rows.append(dict(row))
 
     @property
     def history(self):
+        """Name -> list of per-epoch values (NaN where an epoch lacks the name)."""
         keys = []
         for r in self.rows:
             keys.extend(k for k in r if k not in keys)
@@ -27,9 +29,11 @@ class History:
 
     @property
     def epochs(self):
+        """The number of epochs recorded."""
         return len(self.rows)
 
     def last(self):
+        """The last epoch's values (an empty dict before the first)."""
         return dict(self.rows[-1]) if self.rows else {}
 
     def __getitem__(self, key):
@@ -47,9 +51,11 @@ class History:
         write_csv(path, keys, [[r.get(k, "") for k in keys] for r in self.rows])
 
     def state_dict(self):
+        """The rows, for a checkpoint."""
         return {"rows": [dict(r) for r in self.rows]}
 
     def load_state_dict(self, state):
+        """Restore the rows saved by :meth:`state_dict`."""
         self.rows = [dict(r) for r in state["rows"]]
 
     def __repr__(self):

@@ -7,8 +7,7 @@ For epoch after epoch, for each random minibatch B drawn by the loader:
     theta <- theta - rho(tau) * grads                       optimizer.step()
 
 until ``epochs`` run out or the monitored loss stops improving by ``tol`` for
-``n_iter_no_change`` epochs (the lecture's "until convergence", as in
-scikit-learn's MLP).
+``n_iter_no_change`` epochs ("until convergence", as in scikit-learn's MLP).
 """
 
 from __future__ import annotations
@@ -198,6 +197,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state):
+        """Restore a run from :meth:`state_dict` (model, optimizer, random state, position)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
