@@ -59,7 +59,7 @@ def can_render() -> bool:
 
 
 def _summary(a, limit=4) -> str:
-    a = np.asarray(a)
+    a = a.get() if not isinstance(a, np.ndarray) and hasattr(a, "get") else np.asarray(a)
     if a.size <= limit:
         return np.array2string(a.reshape(-1) if a.ndim > 1 else a, precision=4,
                                suppress_small=True, separator=" ")
