@@ -27,11 +27,11 @@ __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
-    Build one with :func:`chainrule.tensor` (or :func:`chainrule.zeros`, :func:`chainrule.randn`...;
-    see :mod:`chainrule.creation`). When an op
-    runs on tensors of which one requires a gradient, its result remembers its inputs
-    and how to differentiate the op; :meth:`backward` then applies the chain rule from
-    that result back to every tensor that requires a gradient.
+    Build one with ``cr.tensor`` (or ``cr.zeros``, ``cr.randn``...: see
+    :mod:`chainrule.creation`). When an op runs on tensors of which one requires a
+    gradient, its result remembers its inputs and how to differentiate the op;
+    :meth:`backward` then applies the chain rule from that result back to every tensor
+    that requires a gradient.
 
     Attributes
     ----------
