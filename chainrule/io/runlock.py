@@ -1,7 +1,7 @@
 """One writer per run directory: a lock file taken atomically, and clean-up on early failure.
 
 >>> with RunDirectory("runs/moons") as run_dir:   # creates it, takes runs/moons/.lock
-...     ...                                       # an exception before keep() removes
+...     _ = run_dir                               # an exception before keep() removes
 ...     run_dir.keep()                            # what this run created
 
 A second ``RunDirectory`` on the same path while the first holds it raises
