@@ -2,7 +2,9 @@
 
     python worker.py MODE OPTIMIZER OUT [options as key=value]
 
-MODE ``loop`` trains with the primitives (sharded DataLoader + GradientAllreduce);
+MODE ``fit`` trains with ``fit(..., distributed=True)`` (validation data, early
+stopping, checkpoints in CKPT_DIR every EVERY_STEPS steps, RESUME=<path or dir>);
+rank 0 also writes OUT.history.json. MODE ``loop`` trains with the primitives (sharded DataLoader + GradientAllreduce);
 rank 0 writes the final weights to OUT (.npz) and every rank writes
 OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
 
@@ -90,6 +92,34 @@ def run_loop(opt_name, out, epochs=3, batch=8):
     save(model, out)
 
 
+def run_fit(opt_name, out):
+    import json
+
+    from chainrule.train import CheckpointManager, EarlyStopping, LambdaCallback, fit
+
+    hook = fault_hook()
+    model, opt = model_and_optimizer(opt_name)
+    X, y = data()
+    rng = np.random.default_rng(1)
+    Xv = rng.normal(size=(20, D)).astype(np.float32)
+    yv = (Xv[:, 0] + Xv[:, 1] > 0).astype(np.int64) + (Xv[:, 2] > 1)
+    ckpt = None
+    if os.environ.get("CKPT_DIR"):
+        ckpt = CheckpointManager(os.environ["CKPT_DIR"], keep=100,
+                                 every_steps=int(os.environ.get("EVERY_STEPS", "0")) or None)
+    callbacks = [EarlyStopping(patience=int(os.environ.get("PATIENCE", "3"))),
+                 LambdaCallback(on_batch_end=lambda trainer, step, logs: hook(step))]
+    history = fit(model, cr.nn.CrossEntropyLoss(), opt, (X, y), (Xv, yv),
+                  epochs=int(os.environ.get("EPOCHS", "3")), batch_size=8, seed=1,
+                  callbacks=callbacks, checkpoint=ckpt, distributed=True,
+                  resume=os.environ.get("RESUME") or None)
+    save(model, out)
+    if dist.is_main():
+        rows = [{k: v for k, v in r.items() if k != "time"} for r in history.rows]
+        with open(f"{out}.history.json", "w") as f:
+            json.dump(rows, f)
+
+
 def save(model, out):
     arrays = {k: v for k, v in model.state_dict().items()}
     np.savez(f"{out}.rank{dist.rank()}.npz", **arrays)
@@ -102,5 +132,7 @@ if __name__ == "__main__":
     dist.init()
     if mode == "loop":
         run_loop(opt_name, out)
+    elif mode == "fit":
+        run_fit(opt_name, out)
     else:
         raise SystemExit(f"unknown mode {mode}")
