@@ -209,6 +209,8 @@ class MetricLogger(Callback):
             raise ValueError(f"MetricLogger: path must end in .csv or .jsonl, got {self.path!r}")
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if not getattr(trainer, "is_main", True):  # one rank of a distributed run writes
+            return
         from ..io.atomic import atomic_write
 
         if self.path.endswith(".csv"):

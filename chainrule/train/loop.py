@@ -111,6 +111,13 @@ class Trainer:
         Writes checkpoints (see :mod:`chainrule.train.checkpoint`).
     verbose : int
         0 silent, 1 a progress bar on a terminal (a line per epoch otherwise).
+    distributed : bool, default False
+        Data-parallel training over MPI (see :mod:`chainrule.train.parallel`): start
+        the program with ``mpiexec -n N``; ``batch_size`` is the global batch, split
+        over the ranks; the gradients are averaged over the ranks every step, so the
+        weights are those of one process with the same global batch and seed (to
+        float32 round-off); only rank 0 prints and writes checkpoints. With one
+        process it trains as usual.
 
     Attributes
     ----------
@@ -128,7 +135,8 @@ class Trainer:
     def __init__(self, model, loss_fn=None, optimizer=None, *, head=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), tol=None, n_iter_no_change=10,
                  monitor=None, mode="min", class_weight=None, metrics=None, check_finite=True,
-                 train_metrics=True, val_loss=True, checkpoint=None, verbose=0):
+                 train_metrics=True, val_loss=True, checkpoint=None, verbose=0,
+                 distributed=False):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if loss_fn is None:
@@ -160,6 +168,8 @@ class Trainer:
         self.val_loss = val_loss
         self.checkpoint = checkpoint
         self.verbose = verbose
+        self.distributed = bool(distributed)
+        self._parallel = None
         self.history = History()
         self.epoch = 0  # completed epochs
         self.step = 0  # optimizer steps taken
@@ -279,6 +289,11 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.loader = _as_loader(train_data, batch_size, shuffle, seed)
+        if self.distributed:
+            from .parallel import DataParallel
+
+            self._parallel = DataParallel()
+            self._parallel.shard(self.loader)
         self.has_validation = val_data is not None
         if val_data is not None:
             val_data = as_arrays(val_data)
@@ -286,9 +301,14 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
         self.converged = False
+        if self._parallel is not None and resume not in (None, False) \
+                and not isinstance(resume, dict):  # rank 0 picks the file all ranks load
+            resume = self._parallel.resume_path(resume, self.checkpoint)
         state = resume_state(resume, self.checkpoint)
         if state is not None:
             self.load_state_dict(state)
+        if self._parallel is not None:
+            self._parallel.start(self.model, self.optimizer, resumed=state is not None)
         use_signal = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, self._on_sigint) if use_signal else None
         self._interrupt = False
@@ -297,6 +317,8 @@ class Trainer:
         try:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(val_data, epochs)
+                if self._parallel is not None:  # every rank stops, or none
+                    self._interrupt = self._parallel.any(self._interrupt)
                 if self._interrupt:  # Ctrl-C during the epoch's evaluation
                     self._stop_on_interrupt()
         finally:
@@ -304,7 +326,7 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous)
             for cb in self.callbacks:
                 cb.on_train_end(self)
-        if self.verbose and self.stop_reason:
+        if self.verbose and self.stop_reason and self._is_main():
             print(f"Stopped after epoch {self.epoch}: {self.stop_reason}", file=sys.stderr)
         return self.history
 
@@ -326,10 +348,12 @@ class Trainer:
         after_backward, batch_end = self._hooked("on_after_backward"), self._hooked("on_batch_end")
         cw = self._class_weights
         first_group = optimizer.param_groups[0]
-        checkpoint = self.checkpoint
+        checkpoint = self.checkpoint if self._is_main() else None  # rank 0 writes
         guarded = self.check_finite
         model.train()
-        bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
+        parallel = self._parallel
+        bar = Progress(len(self.loader), epoch, epochs,
+                       enabled=bool(self.verbose) and self._is_main())
         show = bar.active
         if acc["n"] and self.loader.batch_in_epoch >= len(self.loader):
             # NOTE: resumed from a checkpoint written after the epoch's last step but before
@@ -346,24 +370,35 @@ class Trainer:
                     wb = cw[y] if wb is None else cw[y] * wb
                 n = len(y)
                 weight = n if wb is None else float(wb.sum())
+                value, correct = 0.0, 0
+                optimizer.zero_grad()
+                if weight > 0:
+                    target = y if head is None else head.encode(y)
+                    if target.dtype.kind == "f" and target.dtype != xb.dtype:
+                        target = target.astype(xb.dtype)
+                    out = model(Tensor(xb))
+                    loss = loss_fn(out, target) if wb is None else loss_fn(out, target,
+                                                                            sample_weight=wb)
+                    value = loss.item()
+                    if math.isfinite(value):  # else: stop below, before any update
+                        loss.backward()
+                    if count_correct:
+                        correct = int((head.predict(out.data) == y).sum())
+                if parallel is not None:
+                    # NOTE: one Allreduce: the gradients weighted by each rank's share of the
+                    # loss's denominator, so they are the global batch's; the loss, counts
+                    # and Ctrl-C flag ride along, and every rank decides from the same sums.
+                    value, weight, n, correct, self._interrupt = parallel.reduce_step(
+                        weight, value, n, correct, self._interrupt)
                 self.samples_seen += n
                 if weight <= 0:  # a minibatch of zero total weight: nothing to learn from
                     acc["n"] += n
                     continue
-                target = y if head is None else head.encode(y)
-                if target.dtype.kind == "f" and target.dtype != xb.dtype:
-                    target = target.astype(xb.dtype)
-                out = model(Tensor(xb))
-                loss = loss_fn(out, target) if wb is None else loss_fn(out, target,
-                                                                        sample_weight=wb)
-                value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingDiverged(
                         f"the training loss became {value} at epoch {epoch + 1}, step "
                         f"{self.step + 1}; training stopped before that update, so the weights "
                         f"are the last finite ones (try a lower learning rate)")
-                optimizer.zero_grad()
-                loss.backward()
                 logs = {"loss": value, "n": n, "weight": weight}
                 for cb in after_backward:
                     cb.on_after_backward(self, logs)
@@ -376,8 +411,7 @@ class Trainer:
                     optimizer.step()
                 acc["loss_sum"] += logs["loss"] * n
                 acc["n"] += n
-                if count_correct:
-                    acc["correct"] += int((head.predict(out.data) == y).sum())
+                acc["correct"] += correct
                 self.step += 1
                 for cb in batch_end:
                     cb.on_batch_end(self, self.step, logs)
@@ -419,9 +453,22 @@ class Trainer:
                     f"{name!r} is no longer finite; training stopped before writing "
                     f"anything (try a lower learning rate)")
 
+    @property
+    def is_main(self):
+        """True where files are written and progress printed: rank 0, or a single process.
+
+        Callbacks that write files check it, so that one rank of a distributed run writes.
+        """
+        return self._parallel is None or self._parallel.is_main
+
+    def _is_main(self):
+        return self.is_main
+
     def _stop_on_interrupt(self):
         where = f"epoch {self.epoch + 1}, step {self.step}"
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and not self._is_main():
+            msg = f"Training interrupted at {where}; rank 0 writes the checkpoint"
+        elif self.checkpoint is not None:
             done = self.checkpoint.save_on_interrupt(self)
             msg = (f"Training interrupted at {where}; {done}. Resume with: "
                    f"{self.checkpoint.resume_hint()}")
@@ -434,20 +481,22 @@ class Trainer:
         logs = {"epoch": self.epoch + 1, "loss": acc["loss_sum"] / max(acc["n"], 1)}
         if count_correct:
             logs["accuracy"] = acc["correct"] / max(acc["n"], 1)
-        if val_data is not None:
+        if val_data is not None and self._is_main():
             logs.update(self.evaluate(val_data, prefix="val_"))
         logs["lr"] = self._lr() if lr is None else lr
         logs["time"] = time.perf_counter() - acc["start"]
+        if self._parallel is not None:  # rank 0's validation results decide for every rank
+            logs = self._parallel.epoch_logs(logs)
         self.epoch += 1
         self._acc = self._fresh_accumulators()
         self.history.append(logs)
-        if self.verbose:
+        if self.verbose and self._is_main():
             shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k in _SHOWN)
             print(f"epoch {logs['epoch']}  {shown}  ({logs['time']:.2f}s)", file=sys.stderr)
         self._check_convergence(logs)
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch - 1, logs)
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and self._is_main():
             self.checkpoint.after_epoch(self)
 
     def _check_convergence(self, logs):
@@ -470,7 +519,7 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, **kwarg
     """Train ``model`` with ``optimizer`` on ``loss_fn``; returns the :class:`History`.
 
     Keyword arguments go to :class:`Trainer` (head, scheduler, callbacks, tol,
-    n_iter_no_change, class_weight, checkpoint, verbose) or to
+    n_iter_no_change, class_weight, checkpoint, verbose, distributed) or to
     :meth:`Trainer.fit` (batch_size, shuffle, seed, resume).
 
     Examples

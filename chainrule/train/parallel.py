@@ -43,7 +43,7 @@ class DataParallel:
         loader.seed = int(dist.broadcast_json(loader.seed))
         loader.shard(self.size, self.rank)
 
-    def resume_path(self, resume, checkpoint_dir):
+    def resume_path(self, resume, manager):
         """Rank 0 resolves ``fit(resume=...)`` to one checkpoint file for every rank.
 
         Returns the path, or None when ``resume=True`` finds no checkpoint (a fresh
@@ -55,7 +55,8 @@ class DataParallel:
         answer = None
         if self.is_main:
             try:
-                answer = {"path": _resolve(resume, checkpoint_dir, latest_checkpoint)}
+                directory = manager.directory if manager is not None else None
+                answer = {"path": _resolve(resume, directory, latest_checkpoint)}
             except (OSError, ValueError, ChainruleError) as e:
                 answer = {"error": str(e), "kind": type(e).__name__}
         answer = dist.broadcast_json(answer)
@@ -83,7 +84,8 @@ class DataParallel:
 
     def epoch_logs(self, logs):
         """Rank 0's epoch logs (and its validation results) on every rank."""
-        return dist.broadcast_json(logs)
+        return dist.broadcast_json({k: v.item() if hasattr(v, "item") else v
+                                    for k, v in logs.items()})
 
     def any(self, flag):
         """True on every rank if ``flag`` is true on any."""

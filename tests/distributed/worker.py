@@ -4,9 +4,9 @@
 
 MODE ``fit`` trains with ``fit(..., distributed=True)`` (validation data, early
 stopping, checkpoints in CKPT_DIR every EVERY_STEPS steps, RESUME=<path or dir>);
-rank 0 also writes OUT.history.json. MODE ``loop`` trains with the primitives (sharded DataLoader + GradientAllreduce);
-rank 0 writes the final weights to OUT (.npz) and every rank writes
-OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
+rank 0 also writes OUT.history.json. MODE ``loop`` trains with the primitives
+(sharded DataLoader + GradientAllreduce). Rank 0 writes the final weights to OUT
+(.npz) and every rank writes OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
 
 Faults, from the environment: FAULT=raise:<step> (rank 1 raises at that step),
 FAULT=stop:<step> (rank 1 stops itself with SIGSTOP: a hung peer), STEP_SLEEP=<s>
