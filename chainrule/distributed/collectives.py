@@ -130,6 +130,11 @@ class GradientAllreduce:
         self.params = list(params)
         if not self.params:
             raise ValueError("GradientAllreduce: no parameters")
+        for p in self.params:
+            if not isinstance(p.data, np.ndarray):
+                raise ValueError(f"GradientAllreduce: parameters must be NumPy arrays (CPU); "
+                                 f"got {type(p.data).__module__}.{type(p.data).__name__} "
+                                 f"(MPI over GPU memory is not supported)")
         self.n_extras = int(n_extras)
         self.buffers = {}  # dtype -> flat array
         self.views = []  # per parameter: (buffer dtype, offset, size, order)
