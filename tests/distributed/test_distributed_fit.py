@@ -31,14 +31,14 @@ def assert_same_history(a, b):
             assert ra[k] == pytest.approx(rb[k], abs=TOL), k
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_fit_on_2_and_3_ranks_equals_one_process(tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer,weighted", [("sgd", ""), ("adam", "1")])
+def test_fit_on_2_and_3_ranks_equals_one_process(tmp_path, optimizer, weighted):
     mpiexec()
-    run(0, "fit", optimizer, tmp_path / "one.npz", EPOCHS=4, PATIENCE=1)
+    run(0, "fit", optimizer, tmp_path / "one.npz", EPOCHS=4, PATIENCE=1, WEIGHTED=weighted)
     one, history = _load(tmp_path / "one.npz"), _history(tmp_path / "one.npz")
     for n in (2, 3):
         out = tmp_path / f"n{n}.npz"
-        p = run(n, "fit", optimizer, out, EPOCHS=4, PATIENCE=1)
+        p = run(n, "fit", optimizer, out, EPOCHS=4, PATIENCE=1, WEIGHTED=weighted)
         assert_same_weights(_load(out), one)
         assert_same_history(_history(out), history)
         for r in range(n):

@@ -3,7 +3,7 @@
     python worker.py MODE OPTIMIZER OUT [options as key=value]
 
 MODE ``fit`` trains with ``fit(..., distributed=True)`` (validation data, early
-stopping, checkpoints in CKPT_DIR every EVERY_STEPS steps, RESUME=<path or dir>);
+stopping, WEIGHTED=1 for sample weights, checkpoints in CKPT_DIR every EVERY_STEPS steps, RESUME=<path or dir>);
 rank 0 also writes OUT.history.json. MODE ``loop`` trains with the primitives
 (sharded DataLoader + GradientAllreduce). Rank 0 writes the final weights to OUT
 (.npz) and every rank writes OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
@@ -109,7 +109,10 @@ def run_fit(opt_name, out):
                                  every_steps=int(os.environ.get("EVERY_STEPS", "0")) or None)
     callbacks = [EarlyStopping(patience=int(os.environ.get("PATIENCE", "3"))),
                  LambdaCallback(on_batch_end=lambda trainer, step, logs: hook(step))]
-    history = fit(model, cr.nn.CrossEntropyLoss(), opt, (X, y), (Xv, yv),
+    train = (X, y)
+    if os.environ.get("WEIGHTED"):  # sample weights: shares weighted by their total weight
+        train = (X, y, np.random.default_rng(2).uniform(0.1, 3.0, size=len(y)))
+    history = fit(model, cr.nn.CrossEntropyLoss(), opt, train, (Xv, yv),
                   epochs=int(os.environ.get("EPOCHS", "3")), batch_size=8, seed=1,
                   callbacks=callbacks, checkpoint=ckpt, distributed=True,
                   resume=os.environ.get("RESUME") or None)
