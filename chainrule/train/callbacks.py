@@ -147,7 +147,7 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, trainer):
         if self.monitor.startswith("val_") and not trainer.has_validation:
-            if self.verbose:
+            if self.verbose and getattr(trainer, "is_main", True):
                 print(f"EarlyStopping: no validation data, monitoring 'loss' instead of "
                       f"{self.monitor!r}", file=sys.stderr)
             self.monitor = self.monitor[4:]

@@ -245,8 +245,9 @@ class Trainer:
         if self._interrupt:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self._interrupt = True
-        print("\nInterrupted: stopping at the end of this step (Ctrl-C again to abort now)",
-              file=sys.stderr)
+        if self.is_main:
+            print("\nInterrupted: stopping at the end of this step (Ctrl-C again to abort now)",
+                  file=sys.stderr)
 
     # ------------------------------------------------------------------ evaluation
     def predict_outputs(self, X, batch_size=4096):
@@ -294,6 +295,8 @@ class Trainer:
 
             self._parallel = DataParallel()
             self._parallel.shard(self.loader)
+            if not self._parallel.is_main:
+                self.verbose = 0  # rank 0 prints (callbacks read trainer.verbose too)
         self.has_validation = val_data is not None
         if val_data is not None:
             val_data = as_arrays(val_data)
@@ -474,6 +477,8 @@ class Trainer:
                    f"{self.checkpoint.resume_hint()}")
         else:
             msg = f"Training interrupted at {where} (no checkpointing was enabled)"
+        if self._parallel is not None:  # every rank stops here; none leaves before the file
+            self._parallel.barrier()
         raise TrainingInterrupted(msg)
 
     def _end_epoch(self, val_data, count_correct, lr=None):

@@ -87,6 +87,9 @@ class DataParallel:
         return dist.broadcast_json({k: v.item() if hasattr(v, "item") else v
                                     for k, v in logs.items()})
 
+    def barrier(self):
+        dist.barrier()
+
     def any(self, flag):
         """True on every rank if ``flag`` is true on any."""
         return dist.all_reduce(1.0 if flag else 0.0, op="max") > 0
