@@ -156,7 +156,7 @@ def _check_resume_args(a):
     refuse other settings."""
     defaults = vars(_build_parser().parse_args(["train"]))
     changed = [k for k, v in vars(a).items()
-               if k not in ("resume", "quiet", "command", "epochs", "threads")
+               if k not in ("resume", "quiet", "command", "epochs", "threads", "distributed")
                and v != defaults.get(k)]
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
@@ -165,12 +165,17 @@ def _check_resume_args(a):
 
 
 def cmd_train(a):
+    from . import distributed as dist
     from .io.runlock import RunDirectory
     from .io.tensorfile import require_safetensors
     from .train import run
     from .train.checkpoint import latest_checkpoint
 
     require_safetensors()  # fail before training, not when saving its result
+    # under `mpiexec -n N` (N > 1) every rank runs this; rank 0 alone locks, prints, writes
+    world = dist.init(force=a.distributed, verbose=not a.quiet)
+    main = dist.is_main()
+    say = print if main else _silent
     state_path = None
     if a.threads is not None:
         from .backend import set_num_threads
@@ -181,7 +186,8 @@ def cmd_train(a):
         recipe = _read_recipe(a.resume)
         recipe.out = a.resume
         recipe.quiet = a.quiet or recipe.quiet
-        state_path, state = latest_checkpoint(os.path.join(a.resume, "checkpoints"))
+        state_path, state = latest_checkpoint(os.path.join(a.resume, "checkpoints"),
+                                              warn=main)
         if a.epochs is not None:  # extend a finished or stopped run
             done = state["epoch"] if state is not None else 0
             if a.epochs <= done:
@@ -191,8 +197,8 @@ def cmd_train(a):
         if state is None:
             # NOTE: killed before its first checkpoint; a run is a pure function of its
             # recipe, so starting it again is the exact continuation.
-            print(f"{a.resume}: no valid checkpoint yet; running it again from the start",
-                  file=sys.stderr)
+            say(f"{a.resume}: no valid checkpoint yet; running it again from the start",
+                file=sys.stderr)
     else:
         _check_train_args(a)
         recipe = _recipe_from_args(a)
@@ -200,47 +206,56 @@ def cmd_train(a):
             raise UsageError(f"{recipe.out} already holds a run; choose another --out or "
                              f"continue it with --resume {recipe.out}")
         state = None
-    lock = RunDirectory(recipe.out)
-    lock.check_free()  # a concurrent run on the same --out is refused at once
+    lock = RunDirectory(recipe.out) if main else None
+    if lock is not None:
+        lock.check_free()  # a concurrent run on the same --out is refused at once
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r = run.prepare(recipe)
-    print(_task_line(r), file=sys.stderr)
+    r.trainer.distributed = world > 1 or a.distributed
+    say(_task_line(r), file=sys.stderr)
     for note in _notes(r, caught):
-        print(note, file=sys.stderr)
+        say(note, file=sys.stderr)
+    dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
+    if lock is None:
+        return _train_body(a, r, state, state_path, main, world)
     lock.acquire()  # atomic: exactly one of two concurrent runs gets here
     ok = False
     try:
-        code = _train_body(a, r, state, state_path)
+        code = _train_body(a, r, state, state_path, main, world)
         ok = True
         return code
     finally:
         lock.release(failed=not ok)  # a failed fresh run leaves no directory behind
 
 
-def _train_body(a, r, state, state_path):
+def _train_body(a, r, state, state_path, main=True, world=1):
     from .io.atomic import write_json
     from .train import TrainingInterrupted, run
 
     recipe = r.recipe
-    if not a.resume and os.path.exists(os.path.join(recipe.out, "config.json")):
+    say = print if main else _silent
+    if main and not a.resume and os.path.exists(os.path.join(recipe.out, "config.json")):
         raise UsageError(f"{recipe.out} already holds a run; choose another --out or "
                          f"continue it with --resume {recipe.out}")
-    if not a.resume or a.epochs is not None:
+    if main and (not a.resume or a.epochs is not None):
         write_json(os.path.join(recipe.out, "config.json"), recipe.to_dict())
     if a.resume and state is not None:
-        print(f"Resuming from {state_path} (epoch {state['epoch']}, step {state['step']})",
-              file=sys.stderr)
+        say(f"Resuming from {state_path} (epoch {state['epoch']}, step {state['step']})",
+            file=sys.stderr)
     if not recipe.quiet:
-        print(f"Training on {r.table.source}: {len(r.train_idx)} train / {len(r.val_idx)} "
-              f"validation / {len(r.test_idx)} test samples, {r.X.shape[1]} features, task "
-              f"{r.table.task}", file=sys.stderr)
+        ranks = f", each minibatch split over {world} ranks" if world > 1 else ""
+        say(f"Training on {r.table.source}: {len(r.train_idx)} train / {len(r.val_idx)} "
+            f"validation / {len(r.test_idx)} test samples, {r.X.shape[1]} features, task "
+            f"{r.table.task}{ranks}", file=sys.stderr)
     try:
         history = run.train(r, state)
     except TrainingInterrupted as e:
-        print(str(e), file=sys.stderr)
-        print(run.interrupted_note(r), file=sys.stderr)
+        say(str(e), file=sys.stderr)
+        say(run.interrupted_note(r), file=sys.stderr)
         return 130
+    if not main:  # rank 0 scores the model and writes the run
+        return 0
     r.notes = []
     split_name, metrics, note = run.finish(r, history)
     if note:
@@ -401,6 +416,24 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "plot": cmd_plot, "datasets": cmd_datasets}
 
 
+def _silent(*args, **kwargs):
+    pass
+
+
+def _fail(msg, error):
+    """Print ``msg``; return 2. In an MPI world, an error only some ranks may have met
+    (any but a divergence, which every rank detects at the same step) aborts all ranks,
+    so that none is left waiting for the others."""
+    from . import distributed as dist
+    from .train import TrainingDiverged
+
+    if dist.is_initialized() and not isinstance(error, TrainingDiverged):
+        dist.abort(msg, 2)
+    if dist.is_main():
+        print(msg, file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
     """Entry point of the ``chainrule`` console script; returns the exit code."""
     parser = _build_parser()
@@ -416,9 +449,8 @@ def main(argv=None):
     except (ChainruleError, ValueError, ImportError, OSError) as e:
         msg = str(e) if not isinstance(e, OSError) or not e.filename else \
             f"{e.filename}: {e.strerror}"
-        print(f"chainrule: error: {msg.splitlines()[0] if msg else type(e).__name__}",
-              file=sys.stderr)
-        return 2
+        return _fail(f"chainrule: error: {msg.splitlines()[0] if msg else type(e).__name__}",
+                     e)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130

@@ -227,6 +227,9 @@ def _build_parser():
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
     t.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over MPI: automatic when mpiexec starts "
+                        "several ranks; --batch-size is then the global batch")
     t.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="BLAS threads (default: chosen per product, one for small ones and "
                         "on a busy machine)")

@@ -36,16 +36,17 @@ def env(**extra):
     return e
 
 
-def command(n, *args):
-    """``mpiexec -n n python worker.py args`` (no mpiexec when n == 0: a plain process)."""
-    py = [sys.executable, WORKER, *map(str, args)]
+def command(n, *args, cli=False):
+    """``mpiexec -n n python worker.py args`` (no mpiexec when n == 0: a plain process);
+    with ``cli``, ``python -m chainrule args``."""
+    py = [sys.executable, *(["-m", "chainrule"] if cli else [WORKER]), *map(str, args)]
     return py if n == 0 else [mpiexec(), "-n", str(n), *py]
 
 
-def run(n, *args, timeout=60, check=True, **extra_env):
+def run(n, *args, timeout=60, check=True, cli=False, **extra_env):
     """Run the worker on ``n`` ranks (0: without mpiexec); returns the CompletedProcess."""
     start = time.monotonic()
-    p = subprocess.run(command(n, *args), env=env(**extra_env), capture_output=True,
+    p = subprocess.run(command(n, *args, cli=cli), env=env(**extra_env), capture_output=True,
                        text=True, timeout=timeout, cwd=ROOT)
     p.seconds = time.monotonic() - start
     if check and p.returncode != 0:

@@ -1,12 +1,13 @@
 """A tiny data-parallel training run, started by the tests under ``mpiexec`` (or alone).
 
-    python worker.py MODE OPTIMIZER OUT [options as key=value]
+    python worker.py MODE OPTIMIZER OUT        (settings from the environment)
 
-MODE ``fit`` trains with ``fit(..., distributed=True)`` (validation data, early
-stopping, WEIGHTED=1 for sample weights, checkpoints in CKPT_DIR every EVERY_STEPS steps, RESUME=<path or dir>);
-rank 0 also writes OUT.history.json. MODE ``loop`` trains with the primitives
-(sharded DataLoader + GradientAllreduce). Rank 0 writes the final weights to OUT
-(.npz) and every rank writes OUT.rank<r>.npz so the test can check that the ranks agree bit for bit.
+MODE ``fit`` trains with ``fit(..., distributed=True)``: validation data, early
+stopping, WEIGHTED=1 for sample weights, checkpoints in CKPT_DIR every EVERY_STEPS
+steps, RESUME=<path or dir>; rank 0 also writes OUT.history.json. MODE ``loop``
+trains with the primitives (sharded DataLoader + GradientAllreduce). Rank 0 writes
+the final weights to OUT (.npz) and every rank writes OUT.rank<r>.npz, so the test
+can check that the ranks agree bit for bit.
 
 Faults, from the environment: FAULT=raise:<step> (rank 1 raises at that step),
 FAULT=stop:<step> (rank 1 stops itself with SIGSTOP: a hung peer), STEP_SLEEP=<s>
