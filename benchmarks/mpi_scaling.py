@@ -6,7 +6,7 @@ MLP 784-256-256-10, SGD with momentum, 12,000 random float32 samples through the
 sharded DataLoader, global batch 256 and 1024. Configurations, each in fresh
 processes, alternated round by round (the machine is shared):
 
-- ``1x2``: one process, OPENBLAS_NUM_THREADS=2;
+- ``1x2``: one process, OPENBLAS_NUM_THREADS=2 (``1x1``: one thread, for reference);
 - ``2x1``: ``mpiexec -n 2``, one BLAS thread per rank, one flat Allreduce per step;
 - ``2x1 bucketed``: two ranks, the gradients in two buckets (last layers first), each
   sent with a non-blocking ``Iallreduce`` as soon as backward has produced all its
@@ -244,8 +244,8 @@ def _machine():
             "load_avg_at_start": os.getloadavg()[0]}
 
 
-CONFIGS = [("1x2", 1, 2, "flat"), ("2x1", 2, 1, "flat"), ("2x1 bucketed", 2, 1, "bucketed"),
-           ("2x1 no-comm", 2, 1, "none")]
+CONFIGS = [("1x2", 1, 2, "flat"), ("1x1", 1, 1, "flat"), ("2x1", 2, 1, "flat"),
+           ("2x1 bucketed", 2, 1, "bucketed"), ("2x1 no-comm", 2, 1, "none")]
 
 
 def main():
