@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -297,6 +298,14 @@ class Trainer:
             self._parallel.shard(self.loader)
             if not self._parallel.is_main:
                 self.verbose = 0  # rank 0 prints (callbacks read trainer.verbose too)
+        else:
+            from ..distributed import launched_size
+
+            if launched_size() > 1:
+                warnings.warn(f"fit: this process is one of {launched_size()} started by an MPI "
+                              f"launcher, but distributed=False: each trains a model of its own "
+                              f"(pass distributed=True to train one model together)",
+                              stacklevel=2)
         self.has_validation = val_data is not None
         if val_data is not None:
             val_data = as_arrays(val_data)

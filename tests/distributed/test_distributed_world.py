@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import chainrule as cr
 from chainrule import distributed as dist
@@ -52,3 +53,32 @@ def test_launched_size_reads_the_launcher_environment(monkeypatch):
     assert dist.launched_size() == 1
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     assert dist.launched_size() == 4
+
+
+def test_fit_under_a_launcher_without_distributed_warns(monkeypatch):
+    from chainrule.train import fit
+
+    monkeypatch.setenv("PMI_SIZE", "2")
+    model = cr.nn.Linear(3, 1)
+    X, y = np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32)
+    with pytest.warns(UserWarning, match="each trains a model of its own"):
+        fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1)
+
+
+def test_distributed_fit_with_one_process_trains_as_usual():
+    from chainrule.train import fit
+
+    def train(distributed):
+        cr.manual_seed(3)
+        model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 1))
+        X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
+        y = X[:, :1] * 2
+        h = fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y),
+                epochs=3, batch_size=4, seed=0, distributed=distributed)
+        return model, h
+
+    a, ha = train(False)
+    b, hb = train(True)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(q.data, p.data, rtol=0, atol=1e-6)
+    assert [r["loss"] for r in hb.rows] == pytest.approx([r["loss"] for r in ha.rows], rel=1e-6)
