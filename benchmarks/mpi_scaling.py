@@ -309,7 +309,7 @@ NETWORKS = {"InfiniBand HDR (assumed 2 µs, 20 GB/s)": (2e-6, 20e9),
             "10 Gb Ethernet (assumed 30 µs, 1.1 GB/s)": (30e-6, 1.1e9)}
 
 
-def _model(nbytes, compute, alpha_beta, batch=1024):
+def _cluster_model(nbytes, compute, alpha_beta, batch=1024):
     """Step time on p ranks: compute at batch/p (measured, 1 thread) + ring Allreduce.
 
     A ring Allreduce of S bytes on p ranks sends 2(p-1)/p * S bytes per rank in
@@ -368,7 +368,7 @@ def _report(machine, batches, runs, allreduce, compute, args):
               "speed-up vs 1 rank |", "|---|---|---|---|---|---|---|"]
     for name, ab in {f"measured here (α {alpha * 1e6:.0f} µs, β {beta / 1e9:.2f} GB/s)":
                      (alpha, beta), **NETWORKS}.items():
-        rows = _model(nbytes, compute, ab)
+        rows = _cluster_model(nbytes, compute, ab)
         base = rows[0][2] + rows[0][3]
         for p, b, comp, comm in rows:
             lines.append(f"| {name} | {p} | {b} | {comp:.2f} | {comm:.3f} | {comp + comm:.2f} "
