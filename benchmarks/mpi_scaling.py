@@ -316,20 +316,28 @@ NETWORKS = {"InfiniBand HDR (assumed 2 µs, 20 GB/s)": (2e-6, 20e9),
             "10 Gb Ethernet (assumed 30 µs, 1.1 GB/s)": (30e-6, 1.1e9)}
 
 
+def _line(compute):
+    """Least-squares ``ms = fixed + per_sample * batch`` through the measured step times
+    (a shared machine makes single points jump; the line is what the model uses)."""
+    bs, ts = list(compute), list(compute.values())
+    mb, mt = sum(bs) / len(bs), sum(ts) / len(ts)
+    slope = sum((b - mb) * (t - mt) for b, t in zip(bs, ts)) / sum((b - mb) ** 2 for b in bs)
+    return max(mt - slope * mb, 0.0), slope
+
+
 def _cluster_model(nbytes, compute, alpha_beta, batch=1024):
-    """Step time on p ranks: compute at batch/p (measured, 1 thread) + ring Allreduce.
+    """Step time on p ranks: compute at batch/p (fitted line, 1 thread) + ring Allreduce.
 
     A ring Allreduce of S bytes on p ranks sends 2(p-1)/p * S bytes per rank in
     2(p-1) messages: t = 2(p-1) alpha + 2(p-1)/p * S / beta.
     """
     alpha, beta = alpha_beta
+    fixed, per_sample = _line(compute)
     rows = []
     for p in (1, 2, 4, 8, 16, 32):
         b = batch // p
-        if b not in compute:
-            continue
         comm = 0.0 if p == 1 else 2 * (p - 1) * alpha + 2 * (p - 1) / p * nbytes / beta
-        rows.append((p, b, compute[b], comm * 1e3))
+        rows.append((p, b, fixed + per_sample * b, comm * 1e3))
     return rows
 
 
@@ -372,8 +380,11 @@ def _report(machine, batches, runs, allreduce, compute, args):
               "| per-rank batch | ms/step |", "|---|---|"]
     for b, t in compute.items():
         lines.append(f"| {b} | {t:.3f} |")
-    lines += ["", "Model of larger clusters at global batch 1024: step time = compute at the "
-              "per-rank batch (measured above, one thread) + ring Allreduce of the "
+    fixed, per_sample = _line(compute)
+    lines += ["", f"Least-squares line through them: {fixed:.2f} ms + {per_sample * 1e3:.1f} µs "
+              f"per sample.", "",
+              "Model of larger clusters at global batch 1024: step time = compute at the "
+              "per-rank batch (the line above, one thread) + ring Allreduce of the "
               f"{nbytes:,}-byte gradient, 2(p-1)·α + 2(p-1)/p·S/β, with the network figures "
               "**assumed** as named (one rank per node or per core; the node's own BLAS "
               "speed is this machine's).", "",
