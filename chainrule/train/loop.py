@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from .checkpoint import resume_state
 from .evaluate import as_arrays, evaluate, predict_outputs
 from .heads import class_weights
 from .history import History
+from .parallel import data_parallel
 from .progress import Progress
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr")
@@ -113,12 +113,9 @@ class Trainer:
     verbose : int
         0 silent, 1 a progress bar on a terminal (a line per epoch otherwise).
     distributed : bool, default False
-        Data-parallel training over MPI (see :mod:`chainrule.train.parallel`): start
-        the program with ``mpiexec -n N``; ``batch_size`` is the global batch, split
-        over the ranks; the gradients are averaged over the ranks every step, so the
-        weights are those of one process with the same global batch and seed (to
-        float32 round-off); only rank 0 prints and writes checkpoints. With one
-        process it trains as usual.
+        Data parallel over MPI ranks (``mpiexec -n N``; :mod:`chainrule.train.parallel`):
+        ``batch_size`` is the global batch; the weights are one process's to float32
+        round-off; rank 0 alone prints and writes. One process trains as usual.
 
     Attributes
     ----------
@@ -291,21 +288,9 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.loader = _as_loader(train_data, batch_size, shuffle, seed)
-        if self.distributed:
-            from .parallel import DataParallel
-
-            self._parallel = DataParallel()
-            self._parallel.shard(self.loader)
-            if not self._parallel.is_main:
-                self.verbose = 0  # rank 0 prints (callbacks read trainer.verbose too)
-        else:
-            from ..distributed import launched_size
-
-            if launched_size() > 1:
-                warnings.warn(f"fit: this process is one of {launched_size()} started by an MPI "
-                              f"launcher, but distributed=False: each trains a model of its own "
-                              f"(pass distributed=True to train one model together)",
-                              stacklevel=2)
+        self._parallel = data_parallel(self.loader, self.distributed)
+        if not self.is_main:
+            self.verbose = 0  # rank 0 prints (callbacks read trainer.verbose too)
         self.has_validation = val_data is not None
         if val_data is not None:
             val_data = as_arrays(val_data)
@@ -338,7 +323,7 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous)
             for cb in self.callbacks:
                 cb.on_train_end(self)
-        if self.verbose and self.stop_reason and self._is_main():
+        if self.verbose and self.stop_reason:
             print(f"Stopped after epoch {self.epoch}: {self.stop_reason}", file=sys.stderr)
         return self.history
 
@@ -360,12 +345,11 @@ class Trainer:
         after_backward, batch_end = self._hooked("on_after_backward"), self._hooked("on_batch_end")
         cw = self._class_weights
         first_group = optimizer.param_groups[0]
-        checkpoint = self.checkpoint if self._is_main() else None  # rank 0 writes
+        checkpoint = self.checkpoint if self.is_main else None  # rank 0 writes
         guarded = self.check_finite
         model.train()
         parallel = self._parallel
-        bar = Progress(len(self.loader), epoch, epochs,
-                       enabled=bool(self.verbose) and self._is_main())
+        bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
         show = bar.active
         if acc["n"] and self.loader.batch_in_epoch >= len(self.loader):
             # NOTE: resumed from a checkpoint written after the epoch's last step but before
@@ -397,9 +381,8 @@ class Trainer:
                     if count_correct:
                         correct = int((head.predict(out.data) == y).sum())
                 if parallel is not None:
-                    # NOTE: one Allreduce: the gradients weighted by each rank's share of the
-                    # loss's denominator, so they are the global batch's; the loss, counts
-                    # and Ctrl-C flag ride along, and every rank decides from the same sums.
+                    # NOTE: one Allreduce of the gradients (weighted: the global batch's), the
+                    # loss, counts and Ctrl-C flag; every rank decides from the same sums.
                     value, weight, n, correct, self._interrupt = parallel.reduce_step(
                         weight, value, n, correct, self._interrupt)
                 self.samples_seen += n
@@ -467,18 +450,12 @@ class Trainer:
 
     @property
     def is_main(self):
-        """True where files are written and progress printed: rank 0, or a single process.
-
-        Callbacks that write files check it, so that one rank of a distributed run writes.
-        """
+        """True where files are written and progress printed: rank 0, or a single process."""
         return self._parallel is None or self._parallel.is_main
-
-    def _is_main(self):
-        return self.is_main
 
     def _stop_on_interrupt(self):
         where = f"epoch {self.epoch + 1}, step {self.step}"
-        if self.checkpoint is not None and not self._is_main():
+        if self.checkpoint is not None and not self.is_main:
             msg = f"Training interrupted at {where}; rank 0 writes the checkpoint"
         elif self.checkpoint is not None:
             done = self.checkpoint.save_on_interrupt(self)
@@ -495,7 +472,7 @@ class Trainer:
         logs = {"epoch": self.epoch + 1, "loss": acc["loss_sum"] / max(acc["n"], 1)}
         if count_correct:
             logs["accuracy"] = acc["correct"] / max(acc["n"], 1)
-        if val_data is not None and self._is_main():
+        if val_data is not None and self.is_main:
             logs.update(self.evaluate(val_data, prefix="val_"))
         logs["lr"] = self._lr() if lr is None else lr
         logs["time"] = time.perf_counter() - acc["start"]
@@ -504,13 +481,13 @@ class Trainer:
         self.epoch += 1
         self._acc = self._fresh_accumulators()
         self.history.append(logs)
-        if self.verbose and self._is_main():
+        if self.verbose:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k in _SHOWN)
             print(f"epoch {logs['epoch']}  {shown}  ({logs['time']:.2f}s)", file=sys.stderr)
         self._check_convergence(logs)
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch - 1, logs)
-        if self.checkpoint is not None and self._is_main():
+        if self.checkpoint is not None and self.is_main:
             self.checkpoint.after_epoch(self)
 
     def _check_convergence(self, logs):

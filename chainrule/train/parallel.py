@@ -23,9 +23,27 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 from .. import distributed as dist
 from ..errors import ChainruleError
+
+
+def data_parallel(loader, distributed):
+    """The Trainer's :class:`DataParallel` (with ``loader`` sharded), or None.
+
+    Without ``distributed``, warns when an MPI launcher started several processes:
+    each would train a model of its own.
+    """
+    if distributed:
+        parallel = DataParallel()
+        parallel.shard(loader)
+        return parallel
+    if dist.launched_size() > 1:
+        warnings.warn(f"fit: this process is one of {dist.launched_size()} started by an MPI "
+                      f"launcher, but distributed=False: each trains a model of its own (pass "
+                      f"distributed=True to train one model together)", stacklevel=3)
+    return None
 
 
 class DataParallel:
