@@ -59,6 +59,9 @@ class DataParallel:
     def shard(self, loader):
         """Same seed everywhere; this rank's share of each global batch."""
         loader.seed = int(dist.broadcast_json(loader.seed))
+        if getattr(loader, "generator", None) is not None:  # permutations drawn from it
+            loader.generator.bit_generator.state = dist.broadcast_json(
+                loader.generator.bit_generator.state)
         loader.shard(self.size, self.rank)
 
     def resume_path(self, resume, manager):
