@@ -245,3 +245,49 @@ def test_detach_stops_the_gradient():
     x = _leaf([3.0])
     (x * x.detach()).sum().backward()
     np.testing.assert_array_equal(x.grad, [3.0])
+
+
+# ---------------------------------------------------------------- shared gradients
+# A backward may update its incoming gradient in place only when it owns it. When one
+# upstream gradient reaches several consumers (``a + b`` hands the same array to both),
+# each must receive it read-only: a consumer that masks it in place (relu, the fused
+# linear_relu) would otherwise corrupt what the others read. The seed is passed
+# explicitly, so the shared array is writeable to begin with (``.sum()``'s broadcast
+# view would be read-only anyway and hide the bug).
+_SHARED = {
+    "mul_and_relu": (lambda a, b, w: a * 2.0 + b.relu(),
+                     lambda av, bv, wv: (np.full(3, 2.0), (bv > 0) * 1.0, None)),
+    "relu_and_mul": (lambda a, b, w: b.relu() + a * 2.0,
+                     lambda av, bv, wv: (np.full(3, 2.0), (bv > 0) * 1.0, None)),
+    "relu_and_relu": (lambda a, b, w: a.relu() + b.relu(),
+                      lambda av, bv, wv: ((av > 0) * 1.0, (bv > 0) * 1.0, None)),
+    "mul_and_linear_relu": (
+        lambda a, b, w: a * 2.0 + F.linear_relu(b.reshape(1, 3), w).reshape(3),
+        lambda av, bv, wv: (np.full(3, 2.0), ((wv @ bv) > 0) @ wv, None)),
+    "identity_and_linear_relu": (
+        lambda a, b, w: (b * 1.0 + F.linear_relu(b.reshape(1, 3), w).reshape(3)) * a,
+        lambda av, bv, wv: (bv + np.maximum(wv @ bv, 0),
+                            av + (((wv @ bv) > 0) * av) @ wv, None)),
+}
+
+
+@pytest.mark.parametrize("name", list(_SHARED))
+def test_a_shared_gradient_is_not_overwritten_by_an_in_place_consumer(name):
+    fn, expected = _SHARED[name]
+    av, bv = np.array([1.0, 2.0, 3.0]), np.array([-1.0, 1.0, -1.0])
+    wv = np.array([[1.0, 0.5, 0.0], [-1.0, 0.0, 0.5], [0.0, -2.0, 1.0]])
+    a, b, w = _leaf(av), _leaf(bv), cr.tensor(wv)
+    seed = np.ones(3)
+    fn(a, b, w).backward(seed)
+    ga, gb, _ = expected(av, bv, wv)
+    np.testing.assert_array_equal(a.grad, ga)
+    np.testing.assert_array_equal(b.grad, gb)
+    np.testing.assert_array_equal(seed, np.ones(3))  # the caller's seed is untouched
+
+
+def test_a_shared_gradient_stays_intact_through_a_chain_of_in_place_ops():
+    # x feeds relu(relu(x)) and x * 3: the inner relus may reuse their own gradients
+    # in place, but not the one they share with the product.
+    x = _leaf([-2.0, 0.5, 1.5, -0.1])
+    (x.relu().relu() * 1.0 + x * 3.0).backward(np.ones(4))
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0, 4.0, 3.0])

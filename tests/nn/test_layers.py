@@ -222,6 +222,20 @@ def test_residual_gradcheck_float64():
     assert gradcheck_module(model, cr.tensor(_normal((2, 3)), requires_grad=True))
 
 
+@pytest.mark.parametrize("stem", ["none", "linear", "residual"])
+def test_residual_of_fused_linear_relu_gradcheck_float64(stem):
+    # Sequential(Linear, ReLU) runs as the fused linear_relu, which masks its incoming
+    # gradient in place when it owns it; inside a Residual that gradient is shared with
+    # the identity path, so it must arrive read-only. The stem makes the residual's
+    # input a leaf, the output of a Linear, or the output of another residual block.
+    def block():
+        return nn.Residual(nn.Sequential(nn.Linear(3, 3), nn.ReLU()))
+
+    first = {"none": [], "linear": [nn.Linear(3, 3)], "residual": [block()]}[stem]
+    model = nn.Sequential(*first, block())
+    assert gradcheck_module(model, cr.tensor(_normal((4, 3)), requires_grad=True))
+
+
 def test_residual_rejects_non_module():
     with pytest.raises(TypeError, match="Residual"):
         nn.Residual(lambda x: x)
