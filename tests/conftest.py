@@ -1,7 +1,16 @@
-"""Shared test settings: small, derandomized hypothesis runs and a fixed global seed."""
+"""Shared test settings: small, derandomized hypothesis runs, a fixed global seed, and
+floating-point trouble as an error.
+
+pyproject's ``filterwarnings = ["error::RuntimeWarning"]`` turns NumPy's overflow,
+invalid-value and divide-by-zero warnings into test failures; the fixture below makes
+sure NumPy does warn (whatever ``np.seterr`` a library or an earlier test left behind),
+so that nothing is silently ignored. A test whose subject is such a condition opts out
+locally, with a comment saying why.
+"""
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -65,5 +74,6 @@ settings.load_profile("chainrule-device" if os.environ.get("CHAINRULE_TEST_DEVIC
 @pytest.fixture(autouse=True)
 def _seeded():
     cr.manual_seed(0)
-    yield
+    with np.errstate(over="warn", invalid="warn", divide="warn"):
+        yield
     assert cr.is_grad_enabled(), "a test left grad mode off"

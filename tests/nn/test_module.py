@@ -154,10 +154,16 @@ def test_gradients_accumulate_until_zero_grad():
 
 def test_requires_grad_freezes():
     model = _mlp()
+    x = cr.tensor(np.ones((3, 2)))
+    model(x).sum().backward()
+    expected = model[2].weight.grad.copy()
+    model.zero_grad()
     model[0].requires_grad_(False)
-    model(cr.tensor(np.ones((3, 2)))).sum().backward()
+    model(x).sum().backward()
     assert model[0].weight.grad is None and model[0].bias.grad is None
-    assert model[2].weight.grad is not None
+    # the layers after the frozen one get the same gradient as before
+    np.testing.assert_array_equal(model[2].weight.grad, expected)
+    assert np.any(expected != 0)
 
 
 # ---------------------------------------------------------------- state_dict

@@ -70,6 +70,7 @@ def test_clip_norm_keeps_float32():
     np.testing.assert_allclose(ps[0].grad, [0.6, 0.8], rtol=1e-6)
 
 
+# an infinite gradient is the subject: its norm is inf and inf / inf warns on the way
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_clip_norm_nonfinite():
     ps = params_with_grads([np.inf, 1.0])

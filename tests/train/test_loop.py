@@ -326,6 +326,7 @@ def test_loss_overflow_stops_naming_the_step_with_finite_weights():
     def snap(trainer, step, logs):
         snapshots[step] = _weights(trainer.model)
 
+    # the overflow is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
         fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1.0), (X, y),
             epochs=100, batch_size=None, callbacks=[LambdaCallback(on_batch_end=snap)])
@@ -344,6 +345,7 @@ def test_update_that_overflows_the_weights_stops_at_that_step():
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     logged = []
+    # the overflow is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1 overflowed.*'weight'"), \
             np.errstate(all="ignore"):
         fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1e38), (X, y),
@@ -368,6 +370,7 @@ def test_nan_gradient_with_a_finite_loss_is_caught():
         good.update(_weights(trainer.model))
 
     good.update(_weights(model))
+    # sqrt(0)'s infinite slope is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged, match="step 1"), np.errstate(all="ignore"):
         fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2,
             batch_size=8, callbacks=[LambdaCallback(on_batch_end=snap)])
