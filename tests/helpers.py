@@ -140,3 +140,87 @@ def host(a):
     from chainrule.device import to_host
 
     return to_host(a.data if isinstance(a, cr.Tensor) else a)
+
+
+# ---------------------------------------------------------------- fast paths
+def _grads_through(fn, arrays, upstream, shared):
+    """Value of ``fn`` and the gradients of ``sum(fn(...) * upstream)`` w.r.t. the inputs.
+
+    ``shared=False`` hands the output an upstream gradient that it owns (a backward may
+    overwrite it in place); ``shared=True`` adds a zero tensor that requires grad to the
+    output, so ``out`` and that tensor share one gradient array and ``out``'s backward
+    sees it read-only. A fast path must be right in both cases.
+    """
+    ts = [cr.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    if shared:
+        other = cr.zeros(out.shape, dtype=out.dtype, requires_grad=True)
+        (out + other).backward(np.asarray(upstream, dtype=out.dtype))
+        np.testing.assert_array_equal(other.grad, np.asarray(upstream, dtype=out.dtype),
+                                      err_msg="the fast path wrote into a shared gradient")
+    else:
+        out.backward(np.asarray(upstream, dtype=out.dtype))
+    return out.numpy(), [t.grad for t in ts]
+
+
+def check_fast_path(fast_fn, plain_fn, *shapes, inputs=None, make=uniform, seed=0,
+                    rtol=1e-10, atol=1e-12, rtol32=1e-5, atol32=1e-6, gradcheck_kwargs=None):
+    """Check a fast path (fused op, in-place backward, captured step...) against its
+    plain composition: the same values and the same gradients, then gradcheck.
+
+    Adding a fast path's check is one line::
+
+        check_fast_path(lambda x, w, b: F.linear_relu(x, w, b),
+                        lambda x, w, b: F.relu(x @ w.T + b), (4, 3), (5, 3), (5,))
+
+    Parameters
+    ----------
+    fast_fn, plain_fn : callable
+        Tensors -> Tensor; ``plain_fn`` builds the same function from plain,
+        separately gradient-checked ops.
+    *shapes : tuple of int
+        One shape per input; values from ``make(shape, seed=...)`` (keep them away
+        from kinks such as relu's 0: ``make=nonzero``).
+    inputs : list of ndarray, optional
+        Explicit float64 input values instead of ``shapes``.
+    rtol, atol : float
+        Tolerance between the two paths in float64.
+    rtol32, atol32 : float
+        Tolerance between the two paths in float32.
+    gradcheck_kwargs : dict, optional
+        Passed to ``cr.gradcheck`` of ``fast_fn``.
+
+    What it checks, in float64 and in float32:
+
+    1. the forward values of both paths agree;
+    2. the gradients of ``sum(out * r)`` (a fixed random ``r``) w.r.t. every input agree,
+       once with an upstream gradient the fast path owns (it may write into it in
+       place) and once with one it shares with another consumer (read-only);
+    3. the fast path's inputs and the caller's arrays are left unchanged;
+    4. ``cr.gradcheck(fast_fn)`` passes in float64 (central differences).
+    """
+    if inputs is None:
+        inputs = [make(s, seed=seed + i) for i, s in enumerate(shapes)]
+    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    for dtype, rt, at in ((np.float64, rtol, atol), (np.float32, rtol32, atol32)):
+        arrays = [a.astype(dtype) for a in inputs]
+        kept = [a.copy() for a in arrays]
+        with cr.no_grad():
+            ref_out = plain_fn(*[cr.tensor(a) for a in arrays]).numpy()
+        r = rng(seed + 99).standard_normal(ref_out.shape)
+        _, ref_grads = _grads_through(plain_fn, arrays, r, False)
+        for shared in (False, True):
+            out, grads = _grads_through(fast_fn, arrays, r, shared)
+            assert out.dtype == dtype, f"{np.dtype(dtype)} inputs gave a {out.dtype} output"
+            np.testing.assert_allclose(out, ref_out, rtol=rt, atol=at,
+                                       err_msg="forward: fast path != plain composition")
+            for i, (g, ref) in enumerate(zip(grads, ref_grads)):
+                what = f"gradient of input {i} ({'shared' if shared else 'owned'} upstream)"
+                assert g is not None and ref is not None, f"{what}: missing"
+                assert g.dtype == dtype and g.shape == arrays[i].shape, what
+                np.testing.assert_allclose(g, ref, rtol=rt, atol=at,
+                                           err_msg=f"{what}: fast path != plain composition")
+        for a, k in zip(arrays, kept):
+            np.testing.assert_array_equal(a, k, err_msg="the fast path modified an input")
+    assert cr.gradcheck(fast_fn, *[cr.tensor(a, requires_grad=True) for a in inputs],
+                        **(gradcheck_kwargs or {}))
