@@ -224,3 +224,42 @@ def check_fast_path(fast_fn, plain_fn, *shapes, inputs=None, make=uniform, seed=
             np.testing.assert_array_equal(a, k, err_msg="the fast path modified an input")
     assert cr.gradcheck(fast_fn, *[cr.tensor(a, requires_grad=True) for a in inputs],
                         **(gradcheck_kwargs or {}))
+
+
+def check_fast_training(make_fast, make_plain, batches, exact=True, rtol=1e-6, atol=1e-7,
+                        grads=True):
+    """Check a fast training path (fused optimizer, captured step...) against the plain one:
+    after every step, the same parameters and the same gradients.
+
+    Adding one is a line::
+
+        check_fast_training(lambda: _setup(fused=True), lambda: _setup(fused=False), batches)
+
+    Parameters
+    ----------
+    make_fast, make_plain : callable
+        ``() -> (model, step)``: a fresh model (built from the same seed by both) and
+        ``step(x, y)``, one training step on it (zero_grad, forward, backward, update).
+    batches : list of (x, y)
+        The batches, one step each.
+    exact : bool, default True
+        Bitwise equality (what a fused optimizer promises); otherwise ``rtol`` / ``atol``.
+    grads : bool, default True
+        Also compare each parameter's ``.grad`` after each step: the gradients the fast
+        path consumed (its parameters may be views of a flat buffer).
+    """
+    (m1, step1), (m2, step2) = make_fast(), make_plain()
+    named1, named2 = list(m1.named_parameters()), list(m2.named_parameters())
+    assert [n for n, _ in named1] == [n for n, _ in named2]
+    for (n, p1), (_, p2) in zip(named1, named2):
+        np.testing.assert_array_equal(p1.data, p2.data, err_msg=f"{n}: different start")
+    compare = (np.testing.assert_array_equal if exact else
+               lambda a, b, err_msg: np.testing.assert_allclose(a, b, rtol, atol,
+                                                                err_msg=err_msg))
+    for i, (x, y) in enumerate(batches):
+        step1(x, y)
+        step2(x, y)
+        for (n, p1), (_, p2) in zip(named1, named2):
+            if grads:
+                compare(p1.grad, p2.grad, err_msg=f"step {i + 1}: gradient of {n}")
+            compare(p1.data, p2.data, err_msg=f"step {i + 1}: {n}")

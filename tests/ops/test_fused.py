@@ -13,7 +13,7 @@ import chainrule as cr
 import chainrule.functional as F
 from chainrule import nn
 
-N, I, O = 5, 4, 3
+N, K, M = 5, 4, 3  # batch, in features, out features (classes)
 
 
 def _plain_log_softmax(z):
@@ -30,9 +30,9 @@ def _onehot(t, c, dtype=np.float64):
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear(bias):
     if bias:
-        check_fast_path(F.linear, lambda x, w, b: x @ w.T + b, (N, I), (O, I), (O,))
+        check_fast_path(F.linear, lambda x, w, b: x @ w.T + b, (N, K), (M, K), (M,))
     else:
-        check_fast_path(F.linear, lambda x, w: x @ w.T, (N, I), (O, I))
+        check_fast_path(F.linear, lambda x, w: x @ w.T, (N, K), (M, K))
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -40,16 +40,16 @@ def test_linear_relu(bias):
     # nonzero inputs keep the pre-activations away from relu's kink at 0
     if bias:
         check_fast_path(F.linear_relu, lambda x, w, b: (x @ w.T + b).relu(),
-                        (N, I), (O, I), (O,), make=nonzero)
+                        (N, K), (M, K), (M,), make=nonzero)
     else:
-        check_fast_path(F.linear_relu, lambda x, w: (x @ w.T).relu(), (N, I), (O, I),
+        check_fast_path(F.linear_relu, lambda x, w: (x @ w.T).relu(), (N, K), (M, K),
                         make=nonzero)
 
 
 def test_linear_on_a_batch_of_sequences():
-    check_fast_path(F.linear, lambda x, w, b: x @ w.T + b, (2, N, I), (O, I), (O,))
-    check_fast_path(F.linear_relu, lambda x, w, b: (x @ w.T + b).relu(), (2, N, I), (O, I),
-                    (O,), make=nonzero)
+    check_fast_path(F.linear, lambda x, w, b: x @ w.T + b, (2, N, K), (M, K), (M,))
+    check_fast_path(F.linear_relu, lambda x, w, b: (x @ w.T + b).relu(), (2, N, K), (M, K),
+                    (M,), make=nonzero)
 
 
 def test_linear_layer_with_its_fortran_order_weight():
@@ -57,12 +57,12 @@ def test_linear_layer_with_its_fortran_order_weight():
     # weight's gradient follows that layout: another code path in the backward.
     cr.manual_seed(0)
     for fused in (False, True):
-        layer = nn.Sequential(nn.Linear(I, O), nn.ReLU()) if fused else nn.Linear(I, O)
+        layer = nn.Sequential(nn.Linear(K, M), nn.ReLU()) if fused else nn.Linear(K, M)
         layer.double()
         lin = layer[0] if fused else layer
         assert lin.weight.data.flags.f_contiguous and not lin.weight.data.flags.c_contiguous
-        x = nonzero((N, I))
-        r = np.random.default_rng(1).standard_normal((N, O))
+        x = nonzero((N, K))
+        r = np.random.default_rng(1).standard_normal((N, M))
         layer(cr.tensor(x)).backward(r)
         w = cr.tensor(lin.weight.numpy(), requires_grad=True)  # a C-order copy
         b = cr.tensor(lin.bias.numpy(), requires_grad=True)
@@ -82,7 +82,7 @@ def _slots(model):
 def test_sequential_runs_linear_relu_fused_and_matches_the_unfused_layers():
     # Sequential(Linear, ReLU) takes the fused op; its plain composition is written out.
     cr.manual_seed(0)
-    model = nn.Sequential(nn.Linear(I, O), nn.ReLU(), nn.Linear(O, 2), nn.ReLU())
+    model = nn.Sequential(nn.Linear(K, M), nn.ReLU(), nn.Linear(M, 2), nn.ReLU())
     slots = _slots(model)
     params = [getattr(m, name).numpy().astype(np.float64) for m, name in slots]
 
@@ -94,7 +94,7 @@ def test_sequential_runs_linear_relu_fused_and_matches_the_unfused_layers():
     def plain(x, w1, b1, w2, b2):
         return ((x @ w1.T + b1).relu() @ w2.T + b2).relu()
 
-    check_fast_path(fast, plain, inputs=[nonzero((N, I)), *params])
+    check_fast_path(fast, plain, inputs=[nonzero((N, K)), *params])
 
 
 # ---------------------------------------------------------------- fused losses
@@ -103,10 +103,10 @@ def test_cross_entropy_with_class_indices(reduction):
     t = np.array([0, 2, 1, 2, 0])
 
     def plain(z):
-        per = -(_plain_log_softmax(z) * cr.tensor(_onehot(t, O, z.dtype))).sum(axis=1)
+        per = -(_plain_log_softmax(z) * cr.tensor(_onehot(t, M, z.dtype))).sum(axis=1)
         return {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
 
-    check_fast_path(lambda z: F.cross_entropy(z, t, reduction=reduction), plain, (N, O))
+    check_fast_path(lambda z: F.cross_entropy(z, t, reduction=reduction), plain, (N, M))
 
 
 @pytest.mark.parametrize("kw", [dict(weight=np.array([0.5, 2.0, 1.0])),
@@ -115,9 +115,9 @@ def test_cross_entropy_with_class_indices(reduction):
                          ids=["weight", "smoothing", "both"])
 def test_cross_entropy_with_weights_and_smoothing(kw):
     t = np.array([0, 2, 1, 2, 0])
-    w = kw.get("weight", np.ones(O))
+    w = kw.get("weight", np.ones(M))
     eps = kw.get("label_smoothing", 0.0)
-    q = (_onehot(t, O) * (1 - eps) + eps / O) * w
+    q = (_onehot(t, M) * (1 - eps) + eps / M) * w
     denom = w[t].sum() if "weight" in kw else N  # PyTorch's 'mean' with class weights
 
     def plain(z):
@@ -127,32 +127,32 @@ def test_cross_entropy_with_weights_and_smoothing(kw):
         return F.cross_entropy(z, t, **{k: (v.astype(z.dtype) if isinstance(v, np.ndarray)
                                             else v) for k, v in kw.items()})
 
-    check_fast_path(fast, plain, (N, O))
+    check_fast_path(fast, plain, (N, M))
 
 
 def test_cross_entropy_with_probability_targets():
-    q = np.random.default_rng(3).dirichlet(np.ones(O), size=N)
+    q = np.random.default_rng(3).dirichlet(np.ones(M), size=N)
 
     def plain(z):
         return -(_plain_log_softmax(z) * cr.tensor(q.astype(z.dtype))).sum() / N
 
-    check_fast_path(lambda z: F.cross_entropy(z, q.astype(z.dtype)), plain, (N, O))
+    check_fast_path(lambda z: F.cross_entropy(z, q.astype(z.dtype)), plain, (N, M))
 
 
 def test_nll_of_log_softmax():
     t = np.array([1, 0, 2, 2, 1])
 
     def plain(z):
-        return -(_plain_log_softmax(z) * cr.tensor(_onehot(t, O, z.dtype))).sum() / N
+        return -(_plain_log_softmax(z) * cr.tensor(_onehot(t, M, z.dtype))).sum() / N
 
-    check_fast_path(lambda z: F.nll_loss(F.log_softmax(z, axis=1), t), plain, (N, O))
+    check_fast_path(lambda z: F.nll_loss(F.log_softmax(z, axis=1), t), plain, (N, M))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_binary_cross_entropy_with_logits(reduction, weighted):
-    t = np.random.default_rng(4).uniform(0, 1, (N, O))
-    w = np.linspace(0.5, 1.5, N * O).reshape(N, O) if weighted else None
+    t = np.random.default_rng(4).uniform(0, 1, (N, M))
+    w = np.linspace(0.5, 1.5, N * M).reshape(N, M) if weighted else None
 
     def plain(x):
         p = x.sigmoid()
@@ -167,11 +167,11 @@ def test_binary_cross_entropy_with_logits(reduction, weighted):
             x, t.astype(x.dtype), reduction=reduction,
             weight=None if w is None else w.astype(x.dtype))
 
-    check_fast_path(fast, plain, (N, O))
+    check_fast_path(fast, plain, (N, M))
 
 
 def test_binary_cross_entropy_with_logits_pos_weight():
-    t = (np.arange(N * O).reshape(N, O) % 2).astype(np.float64)
+    t = (np.arange(N * M).reshape(N, M) % 2).astype(np.float64)
     pw = np.array([1.0, 3.0, 0.5])
 
     def plain(x):
@@ -180,31 +180,31 @@ def test_binary_cross_entropy_with_logits_pos_weight():
         return -(cr.tensor(pw.astype(x.dtype)) * tt * p.log() + (1 - tt) * (1 - p).log()).mean()
 
     check_fast_path(lambda x: F.binary_cross_entropy_with_logits(
-        x, t.astype(x.dtype), pos_weight=pw.astype(x.dtype)), plain, (N, O))
+        x, t.astype(x.dtype), pos_weight=pw.astype(x.dtype)), plain, (N, M))
 
 
 def test_binary_cross_entropy_of_probabilities():
-    t = np.random.default_rng(5).uniform(0, 1, (N, O))
+    t = np.random.default_rng(5).uniform(0, 1, (N, M))
 
     def plain(p):
         tt = cr.tensor(t.astype(p.dtype))
         return -(tt * p.log() + (1 - tt) * (1 - p).log()).mean()
 
-    check_fast_path(lambda p: F.binary_cross_entropy(p, t.astype(p.dtype)), plain, (N, O),
+    check_fast_path(lambda p: F.binary_cross_entropy(p, t.astype(p.dtype)), plain, (N, M),
                     make=lambda s, seed: uniform(s, 0.1, 0.9, seed))
 
 
 @pytest.mark.parametrize("half", [False, True])
 def test_mse_loss(half):
-    t = uniform((N, O), seed=7)
+    t = uniform((N, M), seed=7)
     c = 0.5 if half else 1.0
     check_fast_path(lambda x: F.mse_loss(x, t.astype(x.dtype), half=half),
-                    lambda x: ((x - cr.tensor(t.astype(x.dtype))) ** 2).mean() * c, (N, O))
+                    lambda x: ((x - cr.tensor(t.astype(x.dtype))) ** 2).mean() * c, (N, M))
 
 
 def test_l1_and_huber_loss():
-    t = uniform((N, O), seed=7)
-    x = t + nonzero((N, O), 0.2, 2.0, seed=8)  # errors away from the kinks at 0 and +-1
+    t = uniform((N, M), seed=7)
+    x = t + nonzero((N, M), 0.2, 2.0, seed=8)  # errors away from the kinks at 0 and +-1
     x[np.abs(x - t) > 0.8] += np.sign((x - t)[np.abs(x - t) > 0.8]) * 0.3
 
     def d(x):
@@ -224,10 +224,10 @@ def test_l1_and_huber_loss():
 # ---------------------------------------------------------------- closed-form backwards
 def test_softmax_and_log_softmax():
     check_fast_path(lambda z: F.softmax(z, axis=1), lambda z: _plain_log_softmax(z).exp(),
-                    (N, O))
-    check_fast_path(lambda z: F.log_softmax(z, axis=1), _plain_log_softmax, (N, O))
+                    (N, M))
+    check_fast_path(lambda z: F.log_softmax(z, axis=1), _plain_log_softmax, (N, M))
     check_fast_path(lambda z: F.logsumexp(z, axis=1),
-                    lambda z: (z - _plain_log_softmax(z))[:, 0], (N, O))
+                    lambda z: (z - _plain_log_softmax(z))[:, 0], (N, M))
 
 
 def test_layer_norm():
@@ -236,7 +236,7 @@ def test_layer_norm():
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
         return (x - mu) / (var + 1e-5).sqrt() * w + b
 
-    check_fast_path(lambda x, w, b: F.layer_norm(x, (I,), w, b), plain, (N, I), (I,), (I,))
+    check_fast_path(lambda x, w, b: F.layer_norm(x, (K,), w, b), plain, (N, K), (K,), (K,))
 
 
 def test_batch_norm_in_training_mode():
@@ -246,4 +246,4 @@ def test_batch_norm_in_training_mode():
         return (x - mu) / (var + 1e-5).sqrt() * w + b
 
     check_fast_path(lambda x, w, b: F.batch_norm(x, weight=w, bias=b, training=True), plain,
-                    (N, I), (I,), (I,))
+                    (N, K), (K,), (K,))
