@@ -34,6 +34,22 @@ def test_catches_a_wrong_gradient_and_names_it():
         cr.gradcheck(lambda t: apply(_square_with_wrong_backward, t), x)
 
 
+def _square_with_nan_backward(a):
+    def backward(g, needs):
+        grad = 2 * a * g
+        grad[0] = np.nan  # e.g. 0 * inf somewhere in a backward
+        return (grad,)
+
+    return a * a, backward
+
+
+def test_catches_a_nan_gradient():
+    # NaN compares False with everything: a check written as "error > tol" would pass it
+    x = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    with pytest.raises(AssertionError, match=r"input 0 .* element \(0,\): backprop gives nan"):
+        cr.gradcheck(lambda t: apply(_square_with_nan_backward, t), x)
+
+
 def test_catches_a_wrong_gradient_of_the_second_input_only():
     a = cr.tensor(np.ones((2, 3)), requires_grad=False)
     b = cr.tensor(np.ones(3), requires_grad=True)
