@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule import ops
 
 _erf = np.vectorize(math.erf)
 
@@ -97,3 +98,45 @@ def test_tanh_gradient_known_values():
     x = cr.tensor(np.array([0.0, 1.0, -2.0]), requires_grad=True)
     x.tanh().sum().backward()
     np.testing.assert_allclose(x.grad, 1 - np.tanh([0.0, 1.0, -2.0]) ** 2, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- found by mutation testing
+def test_op_defaults_are_the_documented_ones():
+    # the ops' own defaults (used when an op is called directly) match F's
+    a = np.array([-2.0, -0.5, 0.5, 2.0])
+    np.testing.assert_array_equal(ops.activation.leaky_relu(a)[0],
+                                  ops.activation.leaky_relu(a, 0.01)[0])
+    np.testing.assert_array_equal(ops.activation.elu(a)[0], ops.activation.elu(a, 1.0)[0])
+    np.testing.assert_array_equal(ops.activation.gelu(a)[0],
+                                  ops.activation.gelu(a, approximate="none")[0])
+
+
+def test_leaky_relu_and_elu_gradients_at_zero_take_the_negative_side():
+    # as PyTorch: x > 0 is the positive side, so at exactly 0 the slope is the negative one
+    x = cr.tensor([0.0], requires_grad=True)
+    F.leaky_relu(x, 0.2).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.float32([0.2]))
+    x = cr.tensor([0.0], requires_grad=True)
+    F.elu(x, alpha=2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0])  # alpha * exp(0)
+
+
+@pytest.mark.parametrize("name", ["relu", "linear_relu"])
+def test_relu_masks_an_owned_gradient_in_place_and_copies_a_shared_one(name):
+    a = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    if name == "relu":
+        out, backward = ops.activation.relu(a)
+    else:
+        out, backward = ops.linalg.linear_relu(a, np.eye(2))
+    owned = np.ones((2, 2))
+    got = backward(owned, (True, True, False))[0]
+    if name == "relu":
+        assert got is owned  # no new array: the engine said the gradient is ours
+    else:
+        np.testing.assert_array_equal(owned, out > 0)  # masked in place before the GEMM
+    np.testing.assert_array_equal(got, (out > 0) * 1.0)
+    shared = np.ones((2, 2))
+    shared.flags.writeable = False
+    got = backward(shared, (True, True, False))[0]
+    np.testing.assert_array_equal(shared, 1.0)  # untouched
+    np.testing.assert_array_equal(got, (out > 0) * 1.0)
