@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule import ops
 
 REDUCTIONS = ["mean", "sum", "none"]
 reductions = st.sampled_from(REDUCTIONS)
@@ -363,3 +364,109 @@ def test_losses_keep_float32(loss):
     assert out.dtype == np.float32 and out.shape == ()
     out.backward()
     assert x.grad.dtype == np.float32
+
+
+# ---------------------------------------------------------------- found by mutation testing
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_loss_with_class_weights_every_reduction(reduction):
+    # hypothesis's dozen examples of test_nll_loss need not draw weights *and* 'mean'
+    logp = np.log(np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]))
+    t = np.array([1, 2, 2])
+    w = np.array([1.0, 3.0, 0.5])
+    per = -logp[np.arange(3), t] * w[t]
+    expected = {"none": per, "sum": per.sum(), "mean": per.sum() / w[t].sum()}[reduction]
+    x = cr.tensor(logp, requires_grad=True)
+    out = F.nll_loss(x, t, weight=w, reduction=reduction)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    out.backward(np.ones(out.shape))
+    d = np.zeros((3, 3))
+    d[np.arange(3), t] = -w[t] / (w[t].sum() if reduction == "mean" else 1.0)
+    np.testing.assert_allclose(x.grad, d, rtol=1e-12)
+
+
+_P = np.array([[0.2, 0.5, 0.9], [0.6, 0.1, 0.4]])  # in (0, 1), not constant
+LOSS_OPS = {  # name: (op, input, target)
+    "mse_loss": (ops.loss.mse_loss, _P, _P[::-1]),
+    "l1_loss": (ops.loss.l1_loss, _P, _P[::-1]),
+    "huber_loss": (ops.loss.huber_loss, _P * 4, np.full((2, 3), 0.25)),
+    "binary_cross_entropy": (ops.loss.binary_cross_entropy, _P, _P[::-1]),
+    "binary_cross_entropy_with_logits": (ops.loss.binary_cross_entropy_with_logits, _P * 3,
+                                         _P[::-1]),
+    "cross_entropy": (ops.loss.cross_entropy, _P * 3, np.array([0, 2])),
+    "nll_loss": (ops.loss.nll_loss, np.log(_P), np.array([0, 2])),
+}
+
+
+@pytest.mark.parametrize("name", list(LOSS_OPS))
+def test_loss_op_defaults_and_gradient_dtype(name):
+    op, x, t = LOSS_OPS[name]
+    x32 = x.astype(np.float32)
+    t32 = t.astype(np.float32) if t.dtype.kind == "f" else t
+    out, backward = op(x32, t32)  # the op's own defaults are F's (which passes them all)
+    with cr.no_grad():
+        np.testing.assert_array_equal(out, getattr(F, name)(cr.tensor(x32), t32).numpy())
+    assert np.shape(out) == () and out.dtype == np.float32
+    gx = backward(np.float32(1.0), (True, False))[0]
+    assert gx.dtype == np.float32 and gx.shape == x.shape  # no silent float64 gradient
+    per, backward = op(x32, t32, reduction="none")
+    gx = backward(np.ones(per.shape, np.float32), (True, False))[0]
+    assert gx.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", list(LOSS_OPS))
+def test_loss_errors_start_with_the_loss_name(name):
+    _, x, t = LOSS_OPS[name]
+    fn = getattr(F, name)
+    with pytest.raises(ValueError) as e:
+        fn(cr.tensor(x), t, reduction="avg")
+    assert str(e.value) == (f"{name}: reduction must be 'mean', 'sum' or 'none', "
+                            f"got 'avg'")
+    if t.dtype.kind == "f":
+        with pytest.raises(ValueError) as e:
+            fn(cr.tensor(x), t[:1])
+        assert str(e.value).startswith(f"{name}: input shape (2, 3) and target shape (1, 3)")
+    else:
+        with pytest.raises(ValueError) as e:
+            fn(cr.tensor(x), np.array([0, 3]))
+        assert str(e.value) == f"{name}: class index 3 is out of range for 3 classes " \
+                               f"(valid: 0..2)"
+
+
+def test_bce_of_logits_names_the_fix():
+    with pytest.raises(ValueError) as e:
+        F.binary_cross_entropy(cr.tensor([0.5, 1.5]), [0.0, 1.0])
+    assert str(e.value) == ("binary_cross_entropy: input must hold probabilities in [0, 1]; "
+                            "use binary_cross_entropy_with_logits for logits")
+
+
+def test_cross_entropy_edge_cases_and_messages():
+    z = np.zeros((2, 3))
+    # an empty batch is fine
+    assert F.cross_entropy(cr.tensor(np.zeros((0, 3))), np.zeros(0, np.int64),
+                           reduction="sum").item() == 0.0
+    # label_smoothing may be 1 (the uniform target), as in PyTorch
+    np.testing.assert_allclose(F.cross_entropy(cr.tensor(z), [0, 1], label_smoothing=1.0)
+                               .item(), np.log(3.0), rtol=1e-12)
+    with pytest.raises(ValueError) as e:
+        F.cross_entropy(cr.tensor(np.zeros((2, 3, 1))), [0, 1])
+    assert str(e.value) == "cross_entropy: input must have shape (batch, classes), got (2, 3, 1)"
+    with pytest.raises(ValueError) as e:
+        F.cross_entropy(cr.tensor(z), [0, 1, 2])
+    assert str(e.value) == ("cross_entropy: input shape (2, 3) needs a target of shape (2,), "
+                            "got (3,)")
+    with pytest.raises(ValueError) as e:
+        ops.loss.cross_entropy(z, np.array([True, False]))  # F reads bools as probabilities
+    assert str(e.value) == ("cross_entropy: target must hold class indices (integers) or "
+                            "probabilities (floats), got dtype bool")
+
+
+@pytest.mark.parametrize("kw", [dict(weight=np.float32([1, 2, 3])), dict(label_smoothing=0.1),
+                                dict(target="probabilities")], ids=str)
+def test_cross_entropy_general_path_keeps_float32_gradients(kw):
+    z = np.float32([[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]])
+    t = np.float32([[0.2, 0.3, 0.5], [1, 0, 0]]) if kw.pop("target", None) else np.array([2, 0])
+    for reduction in REDUCTIONS:
+        out, backward = ops.loss.cross_entropy(z, t, reduction=reduction, **kw)
+        g = np.ones(np.shape(out), np.float32)
+        gz = backward(g, (True, False))[0]
+        assert out.dtype == np.float32 and gz.dtype == np.float32 and gz.shape == z.shape
