@@ -13,7 +13,8 @@ runs, for each mutant, only the tests that reach the mutated function), in a thr
 copy of the working tree, so the checkout is never modified.
 
 Writes ``benchmarks/results/mutation/<target>.txt``: the command, the duration, the
-counts by outcome and the diff of every survivor. ``benchmarks/results/mutation.md``
+counts by outcome and the diff of every survivor (``--rerun-survivors``, after adding
+tests, runs only those again and writes ``<target>.rerun.txt``). ``benchmarks/results/mutation.md``
 lists the survivors of the last run by hand, each killed by a test or explained.
 """
 
@@ -96,25 +97,38 @@ def _toml_list(items):
     return "[" + ", ".join("'" + i + "'" for i in items) + "]"  # literal strings: no escapes
 
 
-def run_target(name, jobs):
+def _survivors(name):
+    """The survivors listed in the target's last report."""
+    path = OUT / f"{name}.txt"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run the target first")
+    return [ln.split(":")[0] for ln in path.read_text().splitlines()
+            if ln.startswith("chainrule.") and not ln.endswith(": killed")]
+
+
+def run_target(name, jobs, rerun=False, message_lines=True):
+    """Run mutmut on one target; ``rerun``: only the survivors of its last report."""
     sources, tests = TARGETS[name]
+    only = _survivors(name) if rerun else []
     work = Path(tempfile.mkdtemp(prefix=f"chainrule-mutation-{name}-"))
     try:
         _tracked_tree(work)
         with open(work / "pyproject.toml", "a") as f:
             f.write(MUTMUT.format(sources=_toml_list(sources), tests=_toml_list(tests),
-                                  patterns=_toml_list(MESSAGE_LINES)))
+                                  patterns=_toml_list(MESSAGE_LINES if message_lines
+                                                      else [])))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         start = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children",
-                              str(jobs)], cwd=work, env=env, capture_output=True, text=True)
+                              str(jobs), *only], cwd=work, env=env, capture_output=True,
+                             text=True)
         seconds = time.perf_counter() - start
         listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
                                  cwd=work, env=env, capture_output=True, text=True).stdout
         outcomes = {}
         for line in listing.splitlines():
             m = re.match(r"\s*(\S+): (.+)$", line)
-            if m:
+            if m and (not only or m.group(1) in only):
                 outcomes[m.group(1)] = m.group(2).strip()
         if run.returncode or not outcomes:
             tail = (run.stdout + run.stderr)[-3000:]
@@ -122,8 +136,11 @@ def run_target(name, jobs):
         counts = {}
         for status in outcomes.values():
             counts[status] = counts.get(status, 0) + 1
+        what = (f"rerun of the {len(only)} survivors of the previous report, " if rerun
+                else "") + ("" if message_lines else "message lines mutated too, ")
         lines = [f"target {name}: mutate {', '.join(sources)}; tests {' '.join(tests)}",
-                 f"mutmut run --max-children {jobs}: {seconds:.0f} s, {len(outcomes)} mutants, "
+                 f"mutmut run --max-children {jobs}: {what}{seconds:.0f} s, "
+                 f"{len(outcomes)} mutants, "
                  + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), ""]
         for mutant, status in sorted(outcomes.items()):
             if status == "killed":
@@ -134,7 +151,7 @@ def run_target(name, jobs):
                        if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
             lines += [f"{mutant}: {status}", *("    " + ln for ln in changed), ""]
         OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        (OUT / f"{name}{'.rerun' if rerun else ''}.txt").write_text("\n".join(lines) + "\n")
         print(lines[1], flush=True)
         return seconds, counts
     finally:
@@ -146,6 +163,11 @@ def main(argv=None):
     p.add_argument("targets", nargs="*", help="targets to run (default: all)")
     p.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     p.add_argument("--list", action="store_true", help="list the targets and exit")
+    p.add_argument("--rerun-survivors", action="store_true",
+                   help="run only the survivors of each target's last report (after adding "
+                        "tests); use the same --all-lines setting as that run")
+    p.add_argument("--all-lines", action="store_true",
+                   help="mutate the wording of messages too (mutant names then differ)")
     a = p.parse_args(argv)
     if a.list:
         for name, (sources, tests) in TARGETS.items():
@@ -157,7 +179,8 @@ def main(argv=None):
     total = 0.0
     for name in a.targets or TARGETS:
         print(f"{name} ...", flush=True)
-        seconds, _ = run_target(name, a.jobs)
+        seconds, _ = run_target(name, a.jobs, rerun=a.rerun_survivors,
+                                message_lines=not a.all_lines)
         total += seconds
     print(f"total {total / 60:.1f} min")
     return 0
