@@ -5,6 +5,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule.autograd import apply
 
 
 def _leaf(values):
@@ -291,3 +292,42 @@ def test_a_shared_gradient_stays_intact_through_a_chain_of_in_place_ops():
     x = _leaf([-2.0, 0.5, 1.5, -0.1])
     (x.relu().relu() * 1.0 + x * 3.0).backward(np.ones(4))
     np.testing.assert_array_equal(x.grad, [3.0, 4.0, 4.0, 3.0])
+
+
+# ---------------------------------------------------------------- found by mutation testing
+def test_backward_on_a_leaf_itself():
+    x = _leaf([1.0, 2.0])
+    seed = np.array([3.0, 4.0])
+    x.backward(seed)
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+    seed[0] = 0.0  # .grad is the engine's own copy
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+    x.backward(np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(x.grad, [4.0, 5.0])
+
+
+def test_a_node_that_receives_no_gradient_does_not_stop_the_walk():
+    # BCE-with-logits gives its target no gradient: the target's nodes (created after h)
+    # get nothing, and the walk must still reach h and x behind them.
+    x = _leaf([0.5, -1.0])
+    h = x * 2.0
+    t = (x * 3.0).sigmoid()
+    F.binary_cross_entropy_with_logits(h, t, reduction="sum").backward()
+    hv, tv = 2 * x.numpy(), 1 / (1 + np.exp(-3 * x.numpy()))
+    np.testing.assert_allclose(x.grad, 2 * (1 / (1 + np.exp(-hv)) - tv), rtol=1e-12)
+
+
+def test_a_leaf_keeps_an_owned_gradient_without_a_copy():
+    # the README's promise: a gradient no other consumer can see becomes .grad as it is
+    made = []
+
+    def op(a):
+        def backward(g, needs):
+            made.append(np.full(a.shape, 7.0))
+            return (made[-1],)
+
+        return a.copy(), backward
+
+    x = _leaf([1.0, 2.0])
+    apply(op, x).backward(np.ones(2))
+    assert x.grad is made[0]

@@ -111,3 +111,44 @@ def test_linear_shape_mismatch():
     with pytest.raises(ValueError, match=r"linear.*bias.*\(4,\)"):
         F.linear(cr.tensor(uniform((4, 3))), cr.tensor(uniform((5, 3))),
                  cr.tensor(uniform((4,))))
+
+
+# ---------------------------------------------------------------- found by mutation testing
+def test_only_the_inputs_that_need_a_gradient_get_one():
+    # a frozen weight (no grad) must still pass the gradient on to the input, and back
+    x = cr.tensor(uniform((2, 3)), requires_grad=True)
+    w = cr.tensor(uniform((4, 3), seed=1))
+    b = cr.tensor(uniform((4,), seed=2))
+    g = uniform((2, 4), seed=3)
+    F.linear(x, w, b).backward(g)
+    np.testing.assert_allclose(x.grad, g @ w.numpy(), rtol=1e-12)
+    x2 = cr.tensor(uniform((2, 3)))
+    w2 = cr.tensor(uniform((4, 3), seed=1), requires_grad=True)
+    F.linear(x2, w2).backward(g)
+    np.testing.assert_allclose(w2.grad, g.T @ x2.numpy(), rtol=1e-12)
+    a = cr.tensor(uniform((2, 3)), requires_grad=True)
+    m = cr.tensor(uniform((3, 4), seed=4))
+    (a @ m).backward(g)
+    np.testing.assert_allclose(a.grad, g @ m.numpy().T, rtol=1e-12)
+    a2 = cr.tensor(uniform((2, 3)))
+    m2 = cr.tensor(uniform((3, 4), seed=4), requires_grad=True)
+    (a2 @ m2).backward(g)
+    np.testing.assert_allclose(m2.grad, a2.numpy().T @ g, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, message", [
+    ((2, 3), (3,), "linear: input of shape (2, 3) does not match weight of shape (3,) "
+                   "(expected input (..., 3))"),
+    ((), (2, 3), "linear: input of shape () does not match weight of shape (2, 3) "
+                 "(expected input (..., 3))"),
+])
+def test_linear_bad_shapes_are_one_value_error(x_shape, w_shape, message):
+    with pytest.raises(ValueError) as e:
+        F.linear(cr.tensor(np.ones(x_shape)), cr.tensor(np.ones(w_shape)))
+    assert str(e.value) == message
+
+
+def test_matmul_message_is_exact():
+    with pytest.raises(ValueError) as e:
+        cr.tensor(np.ones((2, 3))) @ cr.tensor(np.ones((2, 3)))
+    assert str(e.value) == "matmul: shapes (2, 3) and (2, 3) are not aligned (3 != 2)"
