@@ -331,3 +331,33 @@ def test_a_leaf_keeps_an_owned_gradient_without_a_copy():
     x = _leaf([1.0, 2.0])
     apply(op, x).backward(np.ones(2))
     assert x.grad is made[0]
+
+
+def test_an_op_error_is_one_value_error_named_after_the_op():
+    def bad_op(a):
+        raise ValueError("operands do not fit")
+
+    def named_op(a):
+        raise ValueError("named_op: already named")
+
+    with pytest.raises(ValueError) as e:
+        apply(bad_op, _leaf([1.0]))
+    assert str(e.value) == "bad_op: operands do not fit"
+    with pytest.raises(ValueError) as e:
+        apply(named_op, _leaf([1.0]))
+    assert str(e.value) == "named_op: already named"  # not prefixed twice
+
+
+def test_a_gradient_for_an_input_that_needs_none_is_dropped():
+    # an op may compute a gradient it was not asked for; a constant still gets no .grad
+    def careless_mul(a, b):
+        def backward(g, needs):
+            return g * b, g * a  # ignores needs
+
+        return a * b, backward
+
+    x = _leaf([1.0, 2.0])
+    c = cr.tensor(np.array([3.0, 4.0]))
+    apply(careless_mul, x, c).backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+    assert c.grad is None
