@@ -124,7 +124,7 @@ def _recipe_from_args(a):
         patience=a.patience,
         class_weight=None if a.class_weight in (None, "none") else a.class_weight,
         seed=a.seed, checkpoint=CheckpointSpec(a.checkpoint_every, a.keep_checkpoints),
-        quiet=a.quiet)
+        device=a.device, quiet=a.quiet)
     recipe.out = a.out or _default_run_dir(recipe)
     # flags the user set, checked against the task once the data are read (not saved)
     recipe.given = {f: v for f, v in (("--head", a.head), ("--loss", a.loss),

@@ -125,6 +125,16 @@ def _nonnegative_int(text):
     return v
 
 
+def _device(text):
+    """--device: a device chainrule can use here, checked before anything is written."""
+    from .device import DeviceError, device
+
+    try:
+        return str(device(text))
+    except DeviceError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _int(text):
     try:
         return int(text)
@@ -226,6 +236,8 @@ def _build_parser():
                    help="number of checkpoints kept")
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
+    t.add_argument("--device", type=_device, default="cpu", metavar="cpu|cuda|cuda:N|auto",
+                   help="where to train (auto: a GPU when CuPy sees one, else the CPU)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch output")
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel training over MPI: automatic when mpiexec starts "

@@ -153,6 +153,13 @@ def device_of(array) -> Device:
     return CPU
 
 
+def module_device(module) -> Device:
+    """The device of a module's first parameter (the CPU for a module without any)."""
+    for p in module.parameters():
+        return device_of(p.data)
+    return CPU
+
+
 def to_device(array, dev: Device):
     """``array`` on ``dev``: the array itself when it already lives there, else a copy."""
     src = device_of(array)

@@ -203,3 +203,72 @@ def test_op_and_layer_suites_pass_on_the_stand_in_device():
     tail = "\n".join(r.stdout.splitlines()[-15:])
     assert r.returncode == 0, tail
     assert " passed" in tail and "failed" not in tail
+
+
+# ---------------------------------------------------------------- the training loop and runs
+def test_trainer_trains_a_model_on_its_device_like_on_the_host():
+    """Trainer moves each batch to the model's device; evaluation comes back to the host."""
+    from chainrule.train import fit
+    from chainrule.train.evaluate import predict_outputs
+    from chainrule.train.heads import make_head
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    results = []
+    for dev in ("cpu", "fake"):
+        model = _mlp().to(dev)
+        head = make_head("classification", n_classes=3, head="softmax")
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = fit(model, None, opt, (X[:40], y[:40]), (X[40:], y[40:]), epochs=3,
+                      head=head, batch_size=8, seed=0)
+        out = predict_outputs(model, X)
+        assert isinstance(out, np.ndarray)
+        results.append((history.rows, out))
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+    for cpu_logs, dev_logs in zip(results[0][0], results[1][0]):
+        assert dev_logs["loss"] == cpu_logs["loss"]
+        assert dev_logs["val_accuracy"] == cpu_logs["val_accuracy"]
+
+
+def test_cli_refuses_an_unusable_device_before_anything_is_written(tmp_path, capsys):
+    from chainrule import cli
+
+    for spec, msg in (("tpu", "unknown device type 'tpu'"), ("fake:x", "non-negative")):
+        assert cli.main(["train", "--device", spec, "--out", str(tmp_path / "run")]) == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_recipe_trains_on_the_device(tmp_path):
+    from chainrule.train import run as runs
+    from chainrule.train.recipe import Recipe
+
+    recipe = Recipe(model={"kind": "mlp", "hidden": [8]}, epochs=2, device="fake",
+                    out=str(tmp_path / "run"), quiet=True)
+    os.makedirs(recipe.out)
+    run = runs.prepare(recipe)
+    assert all(p.device == FAKE for p in run.model.parameters())
+    runs.train(run)
+    assert all(p.device == FAKE for p in run.model.parameters())
+
+
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")  # 4 iterations: not converged
+def test_estimators_train_on_the_device_like_on_the_host():
+    pytest.importorskip("sklearn")
+    from chainrule.sklearn import NeuralNetClassifier, NeuralNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 5))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    for cls, target in ((NeuralNetClassifier, y), (NeuralNetRegressor, X[:, 2] - X[:, 3])):
+        host_est = cls(hidden_layer_sizes=(8,), max_iter=4, random_state=0).fit(X, target)
+        dev_est = cls(hidden_layer_sizes=(8,), max_iter=4, random_state=0,
+                      device="fake").fit(X, target)
+        assert all(p.device == FAKE for p in dev_est.model_.parameters())
+        assert all(isinstance(c, np.ndarray) for c in dev_est.coefs_ + dev_est.intercepts_)
+        for a, b in zip(host_est.coefs_, dev_est.coefs_):
+            np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(dev_est.predict(X), host_est.predict(X))
+    with pytest.raises(ValueError, match="unknown device type 'tpu'"):
+        NeuralNetClassifier(device="tpu", max_iter=1).fit(X, y)

@@ -24,6 +24,7 @@ import struct
 
 import numpy as np
 
+from ..backend import is_device_array
 from ..device import to_host
 from ..errors import ModelFileError
 
@@ -44,9 +45,9 @@ def _contiguous(a):
 
 def flatten(tree, prefix, arrays):
     """Return a JSON-able copy of ``tree`` with every ndarray moved into ``arrays``."""
-    if isinstance(tree, np.ndarray) or hasattr(tree, "__cuda_array_interface__"):
+    if isinstance(tree, np.ndarray) or is_device_array(tree):
         key = prefix if prefix not in arrays else f"{prefix}#{len(arrays)}"
-        arrays[key] = _contiguous(tree.get() if hasattr(tree, "get") else tree)
+        arrays[key] = _contiguous(to_host(tree))  # device state is saved from the host
         return {_REF: key}
     if isinstance(tree, dict):
         for k in tree:

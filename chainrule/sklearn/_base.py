@@ -28,6 +28,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from .. import nn
 from ..backend import get_rng_state, manual_seed, set_rng_state
 from ..data import ArrayDataset
+from ..device import device, to_host
 from ..errors import ModelFileError
 from ..io import load_with_metadata, save
 from ..train import (
@@ -158,11 +159,11 @@ class _BaseNeuralNet(BaseEstimator):
     # -------------------------------------------------------------- fitted attributes
     @property
     def coefs_(self):
-        return [m.weight.data.T for m in self._linears()]
+        return [to_host(m.weight.data).T for m in self._linears()]
 
     @property
     def intercepts_(self):
-        return [m.bias.data for m in self._linears()]
+        return [to_host(m.bias.data) for m in self._linears()]
 
     def _linears(self):
         check_is_fitted(self, "model_")
@@ -267,7 +268,7 @@ class _BaseNeuralNet(BaseEstimator):
         recipe = self._recipe(hidden)
         model = build_model(recipe.model, n_features, n_outputs)
         _glorot_init(model, recipe.model["activation"])
-        self.model_ = model.to(dtype)
+        self.model_ = model.to(device(self.device), dtype)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
         self.out_activation_ = self._out_activation(n_outputs)

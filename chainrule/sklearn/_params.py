@@ -46,7 +46,7 @@ _COMMON_CONSTRAINTS = {
     "restore_best_weights": ["boolean"],
     "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64}),
               Options(np.dtype, {np.dtype(np.float32), np.dtype(np.float64)}), None],
-    "device": [StrOptions({"cpu"})],
+    "device": [str],  # 'cpu', 'cuda', 'cuda:N', 'auto': checked by chainrule.device in fit
 }
 
 _COMMON_PARAMS_DOC = """
@@ -125,8 +125,10 @@ default='adam'
         Precision of the network and of the computations. None follows the
         input, as scikit-learn's MLP does: float32 X trains in float32, any
         other X in float64. ``np.float32`` / ``np.float64`` are accepted.
-    device : {'cpu'}, default='cpu'
-        Where the network lives (only the CPU for now)."""
+    device : str, default='cpu'
+        Where the network trains: 'cpu', 'cuda', 'cuda:N' or 'auto' (a GPU when
+        CuPy sees one). Fitted attributes and predictions are NumPy arrays
+        whatever the device."""
 
 _COMMON_ATTRS_DOC = """
     n_features_in_ : int

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..autograd import no_grad
+from ..device import module_device, to_device
 from ..tensor import Tensor
 from .metrics import compute_metrics
 
@@ -38,18 +39,25 @@ def predict_outputs(model, X, batch_size: int = DEFAULT_BATCH, n_outputs: int | 
     Returns
     -------
     ndarray of shape (n_samples, n_outputs)
-        The model's training mode is restored afterwards.
+        Host memory, whatever device the model is on (the rows are copied to it). The
+        model's training mode is restored afterwards.
     """
     was_training = model.training
+    dev = module_device(model)
+
+    def forward(rows):  # on the model's device; the outputs come back to the host
+        rows = np.asarray(rows)
+        return model(Tensor(rows if dev.type == "cpu" else to_device(rows, dev))).numpy()
+
     model.eval()
     try:
         with no_grad():
             n = len(X)
             if n <= batch_size:
                 if n:
-                    return model(Tensor(np.asarray(X))).data
+                    return forward(X)
                 return np.zeros((0, n_outputs or 0), dtype=np.float32)
-            return np.concatenate([model(Tensor(np.asarray(X[i:i + batch_size]))).data
+            return np.concatenate([forward(X[i:i + batch_size])
                                    for i in range(0, n, batch_size)])
     finally:
         model.train(was_training)

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ..backend import array_module, get_rng_state, set_rng_state
+from ..device import module_device, to_device
 from ..errors import ChainruleError
 from ..tensor import Tensor
 from .callbacks import Callback, SchedulerCallback
@@ -349,6 +350,8 @@ class Trainer:
         guarded = self.check_finite
         model.train()
         parallel = self._parallel
+        dev = module_device(model)
+        dev = None if dev.type == "cpu" else dev  # batches are copied there, step by step
         bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
         show = bar.active
         if acc["n"] and self.loader.batch_in_epoch >= len(self.loader):
@@ -372,14 +375,14 @@ class Trainer:
                     target = y if head is None else head.encode(y)
                     if target.dtype.kind == "f" and target.dtype != xb.dtype:
                         target = target.astype(xb.dtype)
-                    out = model(Tensor(xb))
+                    out = model(Tensor(xb if dev is None else to_device(xb, dev)))
                     loss = loss_fn(out, target) if wb is None else loss_fn(out, target,
                                                                             sample_weight=wb)
                     value = loss.item()
                     if math.isfinite(value):  # else: stop below, before any update
                         loss.backward()
                     if count_correct:
-                        correct = int((head.predict(out.data) == y).sum())
+                        correct = int((head.predict(out.numpy()) == y).sum())
                 if parallel is not None:
                     # NOTE: one Allreduce of the gradients (weighted: the global batch's), the
                     # loss, counts and Ctrl-C flag; every rank decides from the same sums.

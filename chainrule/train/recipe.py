@@ -203,6 +203,8 @@ class Recipe:
     checkpoint : CheckpointSpec
     distributed : bool
         Train data-parallel over MPI (read by a distributed runner).
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU when one is usable).
     out : str or None
         The run directory.
     quiet : bool
@@ -223,6 +225,7 @@ class Recipe:
     seed: int = 0
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
     distributed: bool = False
+    device: str = "cpu"
     out: str | None = None
     quiet: bool = False
 

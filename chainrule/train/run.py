@@ -195,6 +195,7 @@ def prepare(recipe: Recipe) -> Run:
                                   dataset=recipe.data.dataset, source=table.source)
         recipe.model["input_shape"] = list(input_shape)  # config.json records it
     model = build_model(recipe.model, X.shape[1], head.n_outputs, input_shape)
+    model.to(device=recipe.device)  # before the optimizer: its state follows the weights
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
     scheduler = build_scheduler(recipe.schedule, optimizer)
     run_dir = recipe.out
