@@ -23,12 +23,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .. import nn
 from ..backend import get_rng_state, manual_seed, set_rng_state
 from ..data import ArrayDataset
-from ..device import device, to_host
+from ..device import DeviceError, device, to_host
 from ..errors import ModelFileError
 from ..io import load_with_metadata, save
 from ..train import (
@@ -264,11 +265,19 @@ class _BaseNeuralNet(BaseEstimator):
             epochs=self.max_iter, tol=self.tol, patience=self.n_iter_no_change,
             class_weight=getattr(self, "class_weight", None))
 
+    def _device(self):
+        try:
+            return device(self.device)
+        except DeviceError as e:  # named as scikit-learn names a bad hyper-parameter
+            raise InvalidParameterError(
+                f"The 'device' parameter of {type(self).__name__} must be 'cpu', 'cuda', "
+                f"'cuda:N' or 'auto'. Got {self.device!r} instead ({e}).") from None
+
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         recipe = self._recipe(hidden)
         model = build_model(recipe.model, n_features, n_outputs)
         _glorot_init(model, recipe.model["activation"])
-        self.model_ = model.to(device(self.device), dtype)
+        self.model_ = model.to(self._device(), dtype)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
         self.out_activation_ = self._out_activation(n_outputs)
