@@ -83,6 +83,7 @@ class GraphBuilder:
         self.nodes = []
         self.initializers = []
         self.examples: dict[str, np.ndarray] = {}
+        self.opset_imports: dict[str, int] = {}  # other domains (e.g. ai.onnx.ml) in use
         self._taken: set[str] = set()
         self._path: list[str] = []
 
@@ -127,7 +128,8 @@ class GraphBuilder:
     def op(self, op_type: str, inputs, base: str | None = None, n_out: int = 1, **attrs):
         """Add a node; returns its output name (a list of names when ``n_out > 1``).
 
-        ``None`` in ``inputs`` is an omitted optional input (written as ``''``).
+        ``None`` in ``inputs`` is an omitted optional input (written as ``''``); a
+        ``domain=`` keyword names the operator set (``'ai.onnx.ml'``).
         """
         base = base or op_type
         inputs = list(inputs)
@@ -236,7 +238,8 @@ class GraphBuilder:
         graph = helper.make_graph(self.nodes, "chainrule", inputs, outputs,
                                   initializer=self.initializers, doc_string=doc)
         model = helper.make_model_gen_version(
-            graph, opset_imports=[helper.make_opsetid("", self.opset)],
+            graph, opset_imports=[helper.make_opsetid("", self.opset)]
+            + [helper.make_opsetid(d, v) for d, v in self.opset_imports.items()],
             producer_name="chainrule", producer_version=__version__)
         for k, v in (metadata or {}).items():
             entry = model.metadata_props.add()

@@ -83,8 +83,9 @@ def _head_outputs(g, head_name, z, labels, target_scaler, n_outputs):
     return {"label": label, "probabilities": proba}
 
 
-def export_pipeline(model, path, *, n_features: int, head: str, n_outputs: int = 1,
-                    classes=None, scaler=None, target_scaler=None, opset: int = DEFAULT_OPSET,
+def export_pipeline(model, path, *, n_features: int | None = None, head: str,
+                    n_outputs: int = 1, classes=None, scaler=None, target_scaler=None,
+                    table: dict | None = None, opset: int = DEFAULT_OPSET,
                     dtype=np.float32, input_name: str = "features", metadata: dict | None = None,
                     doc_string: str = ""):
     """Export scaling + ``model`` + head as one ONNX graph from raw rows to predictions.
@@ -95,8 +96,8 @@ def export_pipeline(model, path, *, n_features: int, head: str, n_outputs: int =
         The network, mapping scaled rows (batch, n_features) to outputs.
     path : str or os.PathLike
         The ``.onnx`` file, written atomically.
-    n_features : int
-        Width of a raw feature row.
+    n_features : int, optional
+        Width of a raw feature row (the ``features`` input); not used with ``table``.
     head : {'softmax', 'ovr', 'binary', 'regression'}
         How outputs become predictions (see :mod:`chainrule.train.heads`).
     n_outputs : int, default 1
@@ -107,6 +108,10 @@ def export_pipeline(model, path, *, n_features: int, head: str, n_outputs: int =
         Feature standardisation applied first: ``(x - mean) / scale``.
     target_scaler : (mean, scale), optional
         Regression outputs are mapped back by ``y * scale + mean``.
+    table : dict, optional
+        A fitted :class:`chainrule.data.TablePreprocessor`'s ``state_dict()``: the graph
+        then takes one input per raw column, named as the column (see
+        :mod:`chainrule.onnx.tables`), instead of ``features``.
     opset : int, default 17
     dtype : float32 or float64
         Type of the ``features`` input and of the outputs.
@@ -126,13 +131,20 @@ def export_pipeline(model, path, *, n_features: int, head: str, n_outputs: int =
         raise OnnxExportError(f"ONNX export: head must be one of {list(HEADS)}, got {head!r}")
     opset = check_opset(opset)
     g = GraphBuilder(opset, dtype)
-    x = np.zeros((2, int(n_features)), dtype=g.dtype)
-    g.reserve(input_name)
     for name in ("prediction",) if head == "regression" else ("label", "probabilities"):
         g.reserve(name)
-    g.examples[input_name] = x
-    h = input_name
-    if scaler is not None:
+    if table is not None:
+        from .tables import table_graph
+
+        inputs, h = table_graph(g, table)
+    else:
+        if n_features is None:
+            raise OnnxExportError("ONNX export: n_features is needed without a table state")
+        x = np.zeros((2, int(n_features)), dtype=g.dtype)
+        g.reserve(input_name)
+        g.examples[input_name] = x
+        inputs, h = [(input_name, x)], input_name
+    if scaler is not None and table is None:
         mean, scale = (np.asarray(a, dtype=np.float64).reshape(-1) for a in scaler)
         if mean.shape != (n_features,) or scale.shape != (n_features,):
             raise OnnxExportError(f"ONNX export: scaler statistics of shape {mean.shape} / "
@@ -165,7 +177,7 @@ def export_pipeline(model, path, *, n_features: int, head: str, n_outputs: int =
         props["classes"] = json.dumps(labels.tolist())
     for k, v in (metadata or {}).items():
         props[k] = v if isinstance(v, str) else json.dumps(v)
-    proto = g.model([g.value_info(input_name, x, "batch")], out_infos,
+    proto = g.model([g.value_info(n, example, "batch") for n, example in inputs], out_infos,
                     doc=doc_string or f"chainrule {head} predictor", metadata=props)
     save_model(proto, path)
     return proto

@@ -1,5 +1,7 @@
 """Predictor graphs: raw rows -> scaling -> network -> head, against chainrule's own answers."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ ort = pytest.importorskip("onnxruntime",
 from chainrule.onnx.pipeline import export_pipeline  # noqa: E402
 
 TOL = 1e-5
+_nothing = contextlib.nullcontext
 
 
 def session(path):
@@ -73,3 +76,79 @@ def test_pipeline_refuses_a_head_that_does_not_fit(tmp_path):
     with pytest.raises(cr.onnx.OnnxExportError, match="head must be one of"):
         export_pipeline(nn.Linear(4, 2), tmp_path / "m.onnx", n_features=4, head="svm")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _table_csv(path, n, rng):
+    """Raw rows: numbers with missing cells, a boolean, a city with missing and rare values."""
+    cities = np.array(["Oslo", "Rome", "Lima", "Pune"])
+    tokens = list(cr.data.MISSING_VALUES)
+    lines = ["age,income,member,city,score"]
+    for i in range(n):
+        age = "NA" if i % 9 == 4 else f"{rng.normal(40, 12):.1f}"
+        income = f"{rng.normal(60000, 15000):.2f}"
+        member = ["true", "false", "?"][i % 3]
+        city = tokens[i % len(tokens)] if i % 7 == 3 else str(rng.choice(cities))
+        if i >= 220 and i % 5 == 0:
+            city = "Baku"  # never seen in training: one-hot zeros
+        lines.append(f"{age},{income},{member},{city},{rng.normal(500, 80):.3f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _serving_inputs(frame, state):
+    """The graph's inputs from a parsed frame: float64 with NaN, or the raw strings."""
+    feeds = {}
+    tokens = list(cr.data.MISSING_VALUES)
+    for spec in state["columns"]:
+        col = frame[spec["name"]]
+        if spec["kind"] == "categorical":
+            cells = [tokens[i % len(tokens)] if v is None else v
+                     for i, v in enumerate(col.values.tolist())]
+            feeds[spec["name"]] = np.asarray(cells, dtype=object).reshape(-1, 1)
+        else:
+            feeds[spec["name"]] = np.asarray(col.values, np.float64).reshape(-1, 1)
+    return feeds
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_table_preprocessing_in_the_graph(task, tmp_path):
+    rng = np.random.default_rng(3)
+    _table_csv(tmp_path / "t.csv", 300, rng)
+    frame = cr.data.read_frame(tmp_path / "t.csv")
+    target = "city" if task == "classification" else "score"
+    prep = cr.data.TablePreprocessor(target=target, task=task, missing="impute")
+    train = frame.take(prep.complete_rows(frame)[:200])
+    prep.fit(train)
+    if task == "classification":
+        head = make_head("classification", n_classes=len(prep.classes_), head="ovr")
+        target_scaler = None
+    else:
+        head = make_head("regression")
+        target_scaler = (prep.target_mean_, prep.target_std_)
+    width = len(prep.feature_names_out_)
+    model = nn.MLP(width, (8,), head.n_outputs, "relu")
+    path = tmp_path / "m.onnx"
+    export_pipeline(model, path, head=head.name, n_outputs=head.n_outputs,
+                    classes=prep.classes_, table=prep.state_dict(),
+                    target_scaler=target_scaler)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    sess = session(path)
+    assert [i.name for i in sess.get_inputs()] == prep.input_features_
+    rest = frame.take(prep.complete_rows(frame))  # includes rows after the fitted ones
+    for n in (1, 7, 256):
+        part = rest.take(np.arange(n))
+        with pytest.warns(cr.data.DataWarning) if n == 256 and task == "regression" \
+                else _nothing():
+            X = prep.transform(part)
+        model.eval()
+        with cr.no_grad():
+            out = model(X).numpy()
+        got = dict(zip([o.name for o in sess.get_outputs()],
+                       sess.run(None, _serving_inputs(part, prep.state_dict()))))
+        if task == "regression":
+            want = prep.inverse_transform_target(out).reshape(-1)
+            np.testing.assert_allclose(got["prediction"], want, rtol=TOL, atol=TOL)
+        else:
+            np.testing.assert_allclose(got["probabilities"], head.proba(out), rtol=TOL,
+                                       atol=TOL)
+            assert got["label"].tolist() == \
+                [str(prep.classes_[i]) for i in head.predict(out)]
