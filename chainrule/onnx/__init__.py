@@ -40,6 +40,7 @@ from .graph import (
     OnnxExportError,
     register,
 )
+from .pipeline import export_pipeline, export_run
 
 
 def supported() -> list[str]:
@@ -47,5 +48,5 @@ def supported() -> list[str]:
     return sorted(c.__name__ for c in EMITTERS)
 
 
-__all__ = ["export", "register", "supported", "OnnxExportError", "GraphBuilder",
-           "DEFAULT_OPSET", "MIN_OPSET", "EMITTERS"]
+__all__ = ["export", "export_pipeline", "export_run", "register", "supported",
+           "OnnxExportError", "GraphBuilder", "DEFAULT_OPSET", "MIN_OPSET", "EMITTERS"]

@@ -198,8 +198,9 @@ def export_run(run_dir, path, *, opset: int = DEFAULT_OPSET):
     -------
     onnx.ModelProto
         Input ``features`` (batch, n_features): raw rows, columns in the training
-        file's order (``metadata_props['feature_names']``). Outputs as
-        :func:`export_pipeline`'s.
+        file's order (``metadata_props['feature_names']``); or, for a run whose model
+        file holds a table preprocessor's state, one input per raw column (see
+        :mod:`chainrule.onnx.tables`). Outputs as :func:`export_pipeline`'s.
     """
     from ..io import load_with_metadata
 
@@ -216,15 +217,28 @@ def export_run(run_dir, path, *, opset: int = DEFAULT_OPSET):
                               f"ONNX is not supported yet")
     head_cfg = meta["head"]
     names = list(meta["feature_names"])
-    scaler = meta.get("scaler")
-    target = meta.get("target_scaler")
+    table = find_table_state(meta)
+    scaler = meta.get("scaler") if table is None else None
+    target = None
+    if table is not None and meta["task"] == "regression" and table.get("scale_target") \
+            and table.get("target_mean") is not None:
+        target = (table["target_mean"], table["target_std"])
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
     return export_pipeline(
         model, path, n_features=len(names), head=head_cfg["head"],
         n_outputs=int(head_cfg["n_outputs"]), classes=meta.get("classes"),
         scaler=None if scaler is None else (scaler["mean"], scaler["scale"]),
-        target_scaler=None if target is None else (target["mean"], target["scale"]),
-        opset=opset, dtype=dtype,
+        target_scaler=target, table=table, opset=opset, dtype=dtype,
         metadata={"feature_names": names, "target_name": meta.get("target_name") or "",
                   "task": meta["task"]},
         doc_string=f"chainrule run {run_dir}: raw feature rows to predictions")
+
+
+def find_table_state(meta: dict):
+    """The TablePreprocessor state stored in a model file's metadata, or None."""
+    from ..data._tabular_state import FORMAT
+
+    for value in meta.values():
+        if isinstance(value, dict) and value.get("format") == FORMAT:
+            return value
+    return None
