@@ -1,4 +1,4 @@
-"""The ``chainrule`` command: train, evaluate, predict, plot, datasets.
+"""The ``chainrule`` command: train, evaluate, predict, export, plot, datasets.
 
 Bad input gets one line on stderr and exit code 2, before anything is written.
 """
@@ -383,6 +383,16 @@ def cmd_predict(a):
     return 0
 
 
+def cmd_export(a):
+    from .onnx import export_run, signature
+
+    if os.path.exists(a.onnx) and not a.force:
+        raise UsageError(f"--onnx {a.onnx} already exists; pass --force to overwrite it")
+    proto = export_run(a.run_dir, a.onnx, opset=a.opset)
+    print(f"wrote {a.onnx} (opset {a.opset}): {signature(proto)}", file=sys.stderr)
+    return 0
+
+
 def cmd_plot(a):
     import csv
 
@@ -413,7 +423,7 @@ def cmd_datasets(a):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "plot": cmd_plot, "datasets": cmd_datasets}
+            "export": cmd_export, "plot": cmd_plot, "datasets": cmd_datasets}
 
 
 def _silent(*args, **kwargs):

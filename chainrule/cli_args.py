@@ -278,6 +278,14 @@ def _build_parser():
     r.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                    help="force the CSV delimiter (detected by default)")
 
+    x = sub.add_parser("export", help="export a run as one ONNX graph (needs chainrule[onnx])",
+                       description="Write the run's preprocessing, network and head as one "
+                                   "ONNX graph from raw feature rows to predictions.")
+    x.add_argument("run_dir", metavar="RUN_DIR")
+    x.add_argument("--onnx", metavar="FILE", required=True, help=".onnx file to write")
+    x.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    x.add_argument("--force", action="store_true", help="overwrite an existing --onnx file")
+
     pl = sub.add_parser("plot", help="(re)draw a run's plots")
     pl.add_argument("run_dir", metavar="RUN_DIR")
 

@@ -31,7 +31,7 @@ Unflatten           Reshape (0 keeps the batch axis)
 """
 
 from . import conv, layers  # noqa: F401  (fill EMITTERS)
-from .export import export
+from .export import export, signature
 from .graph import (
     DEFAULT_OPSET,
     EMITTERS,
@@ -48,5 +48,5 @@ def supported() -> list[str]:
     return sorted(c.__name__ for c in EMITTERS)
 
 
-__all__ = ["export", "export_pipeline", "export_run", "register", "supported",
+__all__ = ["export", "export_pipeline", "export_run", "register", "supported", "signature",
            "OnnxExportError", "GraphBuilder", "DEFAULT_OPSET", "MIN_OPSET", "EMITTERS"]

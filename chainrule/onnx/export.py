@@ -69,6 +69,17 @@ def finish_output(g: GraphBuilder, value: str, name: str) -> str:
     return name
 
 
+def signature(model_proto) -> str:
+    """``'features[batch,4] -> label[batch], probabilities[batch,3]'``: a model's inputs and
+    outputs with their shapes."""
+    def one(v):
+        dims = [d.dim_param or str(d.dim_value) for d in v.type.tensor_type.shape.dim]
+        return f"{v.name}[{','.join(dims)}]"
+    g = model_proto.graph
+    return (", ".join(one(v) for v in g.input) + " -> "
+            + ", ".join(one(v) for v in g.output))
+
+
 def save_model(model_proto, path) -> None:
     """Write a ModelProto to ``path`` atomically (a reader sees the old file or the new one)."""
     atomic_write(os.fspath(path), model_proto.SerializeToString())

@@ -30,9 +30,9 @@ def _labels(classes, n_classes):
     if len(arr) != n_classes:
         raise OnnxExportError(f"ONNX export: {len(arr)} class labels for a head with "
                               f"{n_classes} classes")
-    if arr.dtype.kind in "biu":
+    if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
+    if arr.dtype.kind in "fb":
         return arr
     return np.asarray([str(c) for c in arr.tolist()], dtype=object)
 

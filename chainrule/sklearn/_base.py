@@ -437,6 +437,34 @@ class _BaseNeuralNet(BaseEstimator):
             meta["classes"] = _encode_labels(self.classes_)
         save(self.model_, path, metadata=meta)
 
+    def to_onnx(self, path, opset=17):
+        """Write the fitted network and its head as an ONNX file (``chainrule[onnx]``).
+
+        Input ``features`` (n_samples, n_features_in_) in the network's dtype; outputs
+        ``label`` and ``probabilities`` (columns in ``classes_`` order), or
+        ``prediction``: what :meth:`predict` (and ``predict_proba``) return.
+
+        Parameters
+        ----------
+        path : str or PathLike
+        opset : int, default 17
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from ..onnx import export_pipeline
+
+        check_is_fitted(self)
+        head = self._head()
+        meta = {"estimator": type(self).__name__}
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names"] = [str(v) for v in self.feature_names_in_]
+        return export_pipeline(self.model_, path, n_features=int(self.n_features_in_),
+                               head=head.name, n_outputs=head.n_outputs,
+                               classes=getattr(self, "classes_", None), opset=opset,
+                               dtype=self._model_dtype(), metadata=meta)
+
     @classmethod
     def load(cls, path):
         """Rebuild an estimator written by :meth:`save`, ready to predict.

@@ -1,10 +1,11 @@
-"""Runs of ``chainrule train`` exported whole: onnxruntime on raw rows equals ``chainrule predict``.
+"""``chainrule export``: onnxruntime on raw rows equals ``chainrule predict``, every kind of run.
 
 One small run per kind the CLI makes (softmax and one-vs-all over three string classes,
 binary, regression), each trained for a few epochs in-process.
 """
 
 import csv
+import sys
 
 import numpy as np
 import pytest
@@ -14,8 +15,6 @@ from chainrule import cli
 onnx = pytest.importorskip("onnx", reason="needs onnx: pip install 'chainrule[onnx]'")
 ort = pytest.importorskip("onnxruntime",
                           reason="needs onnxruntime: pip install 'chainrule[onnx]'")
-
-from chainrule.onnx.pipeline import export_run  # noqa: E402
 
 FAST = ["--hidden", "6", "--epochs", "3", "--lr", "0.05", "--quiet", "--seed", "1"]
 KINDS = {
@@ -66,7 +65,7 @@ def runs(tmp_path_factory):
 def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
     run_dir, data = runs[kind]
     path = tmp_path / f"{kind}.onnx"
-    export_run(run_dir, path)
+    assert cli.main(["export", str(run_dir), "--onnx", str(path)]) == 0
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = _read(data)
@@ -98,3 +97,30 @@ def eval_classes(path):
 
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     return json.loads(props["classes"])
+
+
+def test_export_bad_input(runs, tmp_path, capsys, monkeypatch):
+    run_dir, _ = runs["softmax"]
+
+    def one_line(argv, *words):
+        capsys.readouterr()
+        assert cli.main(argv) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and err[0].startswith("chainrule: error: "), err
+        for w in words:
+            assert w in err[0], err[0]
+
+    out = tmp_path / "m.onnx"
+    one_line(["export", str(tmp_path / "nothing"), "--onnx", str(out)], "nothing")
+    one_line(["export", str(run_dir), "--onnx", str(out), "--opset", "9"], "opset", "13")
+    assert not out.exists()
+    out.write_bytes(b"keep")
+    one_line(["export", str(run_dir), "--onnx", str(out)], "already exists", "--force")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    one_line(["export", str(run_dir), "--onnx", str(out), "--force"],
+             "pip install 'chainrule[onnx]'")
+    assert out.read_bytes() == b"keep"
+    monkeypatch.undo()
+    assert cli.main(["export", str(run_dir), "--onnx", str(out), "--force"]) == 0
+    assert "label[batch]" in capsys.readouterr().err
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
