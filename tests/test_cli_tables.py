@@ -168,16 +168,36 @@ def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
     assert "already has 4 epochs" in capsys.readouterr().err
 
 
-def test_onnx_export_refuses_a_run_with_one_hot_columns(tmp_path):
+def test_onnx_export_of_a_run_with_one_hot_columns_matches_predict(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from chainrule.onnx import OnnxExportError
-    from chainrule.onnx.pipeline import export_run
 
     _penguins(tmp_path / "p.csv", n=60)
     assert _main("train", "--data", tmp_path / "p.csv", "--target", "species", "--hidden", "4",
                  "--epochs", "1", "--quiet", "--out", tmp_path / "run") == 0
-    with pytest.raises(OnnxExportError, match="not supported yet"):
-        export_run(tmp_path / "run", tmp_path / "m.onnx")
+    assert _main("export", tmp_path / "run", "--onnx", tmp_path / "m.onnx") == 0
+    assert _main("predict", tmp_path / "run", "--data", tmp_path / "p.csv", "--proba",
+                 "--out", tmp_path / "pred.csv") == 0
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    # one input per raw column: strings as written, numbers (NaN where missing) as float32
+    with open(tmp_path / "p.csv") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    number = {"bill_length_mm": lambda c: np.nan if c == "NA" else float(c.replace(",", ".")),
+              "tagged": lambda c: float(c == "true")}
+    feeds = {}
+    for i in sess.get_inputs():
+        cells = [r[i.name] for r in rows]
+        arr = np.array([number[i.name](c) for c in cells], np.float32) \
+            if i.name in number else np.array(cells, dtype=object)
+        feeds[i.name] = arr.reshape(-1, 1)
+    assert sorted(feeds) == ["bill_length_mm", "island", "sex", "tagged"]
+    label, proba = sess.run(["label", "probabilities"], feeds)
+    with open(tmp_path / "pred.csv") as f:
+        pred = list(csv.DictReader(f))
+    assert label.tolist() == [p["prediction"] for p in pred]
+    cols = [c for c in pred[0] if c.startswith("proba_")]
+    np.testing.assert_allclose(proba, [[float(p[c]) for c in cols] for p in pred], rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_ctrl_c_keeps_the_best_weights_in_a_usable_model_file(tmp_path):

@@ -136,7 +136,7 @@ def export_pipeline(model, path, *, n_features: int | None = None, head: str,
     if table is not None:
         from .tables import table_graph
 
-        inputs, h = table_graph(g, table)
+        inputs, h = table_graph(g, table, input_name)
     else:
         if n_features is None:
             raise OnnxExportError("ONNX export: n_features is needed without a table state")
@@ -209,12 +209,6 @@ def export_run(run_dir, path, *, opset: int = DEFAULT_OPSET):
     if missing:
         raise OnnxExportError(f"{run_dir}: the model file lacks {missing}; was it written by "
                               f"'chainrule train'?")
-    if "preprocessor" in meta and "scaler" not in meta:
-        # NOTE: the run's table preprocessing (one-hot, imputation) has no ONNX form yet;
-        # pure standardisation is stated as "scaler" and exported.
-        raise OnnxExportError(f"{run_dir}: the run encodes its table (one-hot categories or "
-                              f"missing-value indicators); exporting that preprocessing to "
-                              f"ONNX is not supported yet")
     head_cfg = meta["head"]
     names = list(meta["feature_names"])
     table = find_table_state(meta)

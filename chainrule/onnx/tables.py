@@ -1,8 +1,11 @@
 """A fitted TablePreprocessor as ONNX nodes: one named input per raw column.
 
-- a numeric or boolean column is a ``double`` input of shape (batch, 1), NaN where the
-  cell is missing: ``(where(isnan(x), median, x) - mean) / std``, then its missing
-  indicator when the training rows had missing cells;
+- a table of numbers and booleans only is one input ``features`` (batch, n_columns) in
+  the network's dtype; a table with string columns has one input per raw column, named
+  as the column, (batch, 1) each;
+- a numeric or boolean value (NaN where the cell is missing) becomes
+  ``(where(isnan(x), median, x) - mean) / std``, then its missing indicator when the
+  training rows had missing cells;
 - a string column is a ``string`` input of shape (batch, 1): one-hot over the training
   categories through ``ai.onnx.ml.LabelEncoder`` (a category never seen in training
   gives zeros, as in chainrule); the cells chainrule reads as missing (``''``, ``'NA'``,
@@ -51,40 +54,74 @@ def _one_hot(g, x, spec):
     return [g.op("Cast", [hit], "one_hot", to=g.onnx.TensorProto.DOUBLE)]
 
 
-def table_graph(g, state: dict):
+def _numbers_matrix(g, x, cols):
+    """All-numeric tables: the whole (batch, n) matrix at once, outputs in column order."""
+    double = g.onnx.TensorProto.DOUBLE
+    vec = lambda key: g.const(np.asarray([c[key] for c in cols], np.float64), key,  # noqa: E731
+                              dtype=np.float64)
+    x64 = g.op("Cast", [x], "features_f64", to=double)
+    missing = g.op("IsNaN", [x64], "missing")
+    filled = g.op("Where", [missing, vec("median"), x64], "filled")
+    scaled = g.op("Div", [g.op("Sub", [filled, vec("mean")], "centred"), vec("std")], "scaled")
+    if not any(c["indicator"] for c in cols):
+        return scaled
+    n = len(cols)
+    both = g.op("Concat", [scaled, g.op("Cast", [missing], "indicators", to=double)],
+                "with_indicators", axis=1)
+    order = []
+    for i, c in enumerate(cols):  # each column's value, then its indicator if it has one
+        order += [i, n + i] if c["indicator"] else [i]
+    return g.op("Gather", [both, g.const(np.asarray(order, np.int64), "order")], "table",
+                axis=1)
+
+
+def table_graph(g, state: dict, input_name: str = "features"):
     """Add the preprocessing of ``state`` (``TablePreprocessor.state_dict()``) to ``g``.
+
+    A table of numbers and booleans only takes one input ``input_name`` of shape
+    (batch, n_columns) in ``g.dtype`` (NaN where missing); a table with string columns
+    takes one input per raw column, named as the column: ``g.dtype`` (batch, 1) for
+    numbers and booleans, ``string`` (batch, 1) for strings.
 
     Returns
     -------
     inputs : list of (name, example array)
-        One per raw column, in the training order.
+        The graph inputs, in the training column order.
     features : str
         The value holding the encoded rows, (batch, n_features_out), in ``g.dtype``.
     """
     if not isinstance(state, dict) or "columns" not in state:
         raise OnnxExportError("ONNX export: the table preprocessing state has no 'columns'")
-    g.opset_imports[ML_DOMAIN] = ML_OPSET
-    inputs, blocks = [], []
-    for spec in state["columns"]:
-        name = spec["name"]
-        if name in g._taken:
-            raise OnnxExportError(f"ONNX export: the column name {name!r} is also an output "
-                                  f"name of the graph; rename the column")
-        g.reserve(name)
-        g._path.append(name)
-        try:
-            if spec["kind"] in NUMERIC_KINDS:
-                inputs.append((name, np.zeros((2, 1), np.float64)))
-                blocks += _number(g, name, spec)
-            elif spec["kind"] == "categorical":
-                inputs.append((name, np.asarray([["a"], ["b"]], dtype=object)))
-                blocks += _one_hot(g, name, spec)
-            else:
-                raise OnnxExportError(f"ONNX export: column {name!r} has kind "
-                                      f"{spec['kind']!r}, which has no ONNX mapping")
-        finally:
-            g._path.pop()
-    joined = g.op("Concat", blocks, "table", axis=1) if len(blocks) > 1 else blocks[0]
+    cols = state["columns"]
+    for spec in cols:
+        if spec["kind"] not in NUMERIC_KINDS + ("categorical",):
+            raise OnnxExportError(f"ONNX export: column {spec['name']!r} has kind "
+                                  f"{spec['kind']!r}, which has no ONNX mapping")
+    if all(spec["kind"] in NUMERIC_KINDS for spec in cols):
+        g.reserve(input_name)
+        inputs = [(input_name, np.zeros((2, len(cols)), g.dtype))]
+        joined = _numbers_matrix(g, input_name, cols)
+    else:
+        g.opset_imports[ML_DOMAIN] = ML_OPSET
+        inputs, blocks = [], []
+        for spec in cols:
+            name = spec["name"]
+            if name in g._taken:
+                raise OnnxExportError(f"ONNX export: the column name {name!r} is also an "
+                                      f"output name of the graph; rename the column")
+            g.reserve(name)
+            g._path.append(name)
+            try:
+                if spec["kind"] in NUMERIC_KINDS:
+                    inputs.append((name, np.zeros((2, 1), g.dtype)))
+                    x = g.op("Cast", [name], "f64", to=g.onnx.TensorProto.DOUBLE)
+                    blocks += _number(g, x, spec)
+                else:
+                    inputs.append((name, np.asarray([["a"], ["b"]], dtype=object)))
+                    blocks += _one_hot(g, name, spec)
+            finally:
+                g._path.pop()
+        joined = g.op("Concat", blocks, "table", axis=1) if len(blocks) > 1 else blocks[0]
     out = g.op("Cast", [joined], "table_features",
                to=g.helper.np_dtype_to_tensor_dtype(g.dtype))
     n_out = len(state.get("feature_names_out") or [])

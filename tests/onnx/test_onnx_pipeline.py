@@ -95,7 +95,9 @@ def _table_csv(path, n, rng):
 
 
 def _serving_inputs(frame, state):
-    """The graph's inputs from a parsed frame: float64 with NaN, or the raw strings."""
+    """The graph's inputs from a parsed frame: float32 with NaN, or the raw strings.
+
+    All-numeric tables are one ``features`` matrix, others one input per column."""
     feeds = {}
     tokens = list(cr.data.MISSING_VALUES)
     for spec in state["columns"]:
@@ -105,7 +107,9 @@ def _serving_inputs(frame, state):
                      for i, v in enumerate(col.values.tolist())]
             feeds[spec["name"]] = np.asarray(cells, dtype=object).reshape(-1, 1)
         else:
-            feeds[spec["name"]] = np.asarray(col.values, np.float64).reshape(-1, 1)
+            feeds[spec["name"]] = np.asarray(col.values, np.float32).reshape(-1, 1)
+    if all(spec["kind"] != "categorical" for spec in state["columns"]):
+        return {"features": np.concatenate(list(feeds.values()), axis=1)}
     return feeds
 
 
@@ -132,7 +136,10 @@ def test_table_preprocessing_in_the_graph(task, tmp_path):
                     target_scaler=target_scaler)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     sess = session(path)
-    assert [i.name for i in sess.get_inputs()] == prep.input_features_
+    # classification: city is the target and the rest is numeric -> one features matrix;
+    # regression: the city column is a feature -> one input per column
+    assert [i.name for i in sess.get_inputs()] == \
+        (["features"] if task == "classification" else prep.input_features_)
     rest = frame.take(prep.complete_rows(frame))  # includes rows after the fitted ones
     for n in (1, 7, 256):
         part = rest.take(np.arange(n))

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import chainrule as cr
 from chainrule import cli
 
 onnx = pytest.importorskip("onnx", reason="needs onnx: pip install 'chainrule[onnx]'")
@@ -22,6 +23,8 @@ KINDS = {
     "ovr": ("cls.csv", "species", ["--head", "ovr"]),
     "binary": ("bin.csv", "answer", []),
     "regression": ("reg.csv", "price", []),
+    "table": ("mixed.csv", "species", []),  # a string column and missing cells
+    "array": ("cls.npz", None, []),  # arrays: no table preprocessing, a plain scaler
 }
 
 
@@ -51,10 +54,18 @@ def runs(tmp_path_factory):
            [[*x, "yes" if s == "dog" else "no"] for x, s in zip(X, species)])
     price = X @ [2.0, -30.0, 100.0] + 5 * rng.normal(size=120)
     _write(d / "reg.csv", ["a", "b", "c", "price"], [[*x, p] for x, p in zip(X, price)])
+    color = np.where(X[:, 0] > 100, "red", "blue").astype(object)
+    color[::11], color[5::13] = "", "NA"  # missing cells, as chainrule reads them
+    a = np.array([f"{v:.4f}" for v in X[:, 0]], dtype=object)
+    a[3::10] = "NA"
+    _write(d / "mixed.csv", ["a", "color", "b", "species"],
+           [[a[i], color[i], X[i, 1], species[i]] for i in range(len(X))])
+    np.savez(d / "cls.npz", X=X.astype(np.float32), y=k)
     out = {}
     for kind, (data, target, extra) in KINDS.items():
         run_dir = d / kind
-        code = cli.main(["train", "--data", str(d / data), "--target", target, *FAST, *extra,
+        tgt = ["--target", target] if target else []
+        code = cli.main(["train", "--data", str(d / data), *tgt, *FAST, *extra,
                          "--out", str(run_dir)])
         assert code == 0
         out[kind] = (run_dir, d / data)
@@ -68,18 +79,25 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
     assert cli.main(["export", str(run_dir), "--onnx", str(path)]) == 0
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rows = _read(data)
-    X = np.array([[float(r[c]) for c in ("a", "b", "c")] for r in rows], dtype=np.float32)
+    if kind == "array":
+        X = np.load(data)["X"]
+        rows = None
+    else:
+        rows = _read(data)
     # batch sizes 1, 7 and all 120 rows, as raw feature rows
-    for n in (1, 7, len(rows)):
-        sub = tmp_path / f"rows{n}.csv"
-        _write(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
+    for n in (1, 7, 120):
+        if rows is None:
+            sub = tmp_path / f"rows{n}.npy"
+            np.save(sub, X[:n])
+        else:
+            sub = tmp_path / f"rows{n}.csv"
+            _write(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
         args = ["--proba"] if kind != "regression" else []
         assert cli.main(["predict", str(run_dir), "--data", str(sub), *args,
                          "--out", str(tmp_path / "pred.csv"), "--force"]) == 0
         pred = _read(tmp_path / "pred.csv")
-        got = dict(zip([o.name for o in sess.get_outputs()],
-                       sess.run(None, {"features": X[:n]})))
+        feeds = {"features": X[:n]} if rows is None else _feeds(sess, rows[:n])
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         if kind == "regression":
             np.testing.assert_allclose(got["prediction"], [float(p["price"]) for p in pred],
                                        rtol=1e-5, atol=1e-5)
@@ -87,8 +105,27 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
         labels = [c for c in pred[0] if c.startswith("proba_")]
         want = np.array([[float(p[c]) for c in labels] for p in pred])
         np.testing.assert_allclose(got["probabilities"], want, rtol=1e-5, atol=1e-5)
-        assert got["label"].tolist() == [p["prediction"] for p in pred]
+        assert [str(v) for v in got["label"].tolist()] == [p["prediction"] for p in pred]
         assert [f"proba_{c}" for c in eval_classes(path)] == labels
+
+
+def _feeds(sess, rows):
+    """Raw CSV rows as the graph's inputs: one float32 ``features`` matrix, or one input
+    per column (strings as written, numbers with NaN for a missing cell)."""
+    def number(cell):
+        return np.nan if cell.strip() in cr.data.MISSING_VALUES else float(cell)
+
+    inputs = sess.get_inputs()
+    if [i.name for i in inputs] == ["features"]:
+        cols = [c for c in rows[0] if c not in ("species", "answer", "price")]
+        return {"features": np.array([[number(r[c]) for c in cols] for r in rows],
+                                     dtype=np.float32)}
+    feeds = {}
+    for i in inputs:
+        cells = [r[i.name] for r in rows]
+        feeds[i.name] = (np.array(cells, dtype=object) if i.type == "tensor(string)"
+                         else np.array([number(c) for c in cells], np.float32)).reshape(-1, 1)
+    return feeds
 
 
 def eval_classes(path):
