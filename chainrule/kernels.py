@@ -14,12 +14,14 @@ type ``T``.
 
 from __future__ import annotations
 
+import numpy as np
+
 _cache: dict = {}
 
 
 def on_gpu(xp) -> bool:
     """True when ``xp`` is CuPy (the kernels apply); False for NumPy and stand-ins."""
-    return getattr(xp, "__name__", "") == "cupy"
+    return xp is not np and getattr(xp, "__name__", "") == "cupy"
 
 
 def _kernel(name, in_params, out_params, body):

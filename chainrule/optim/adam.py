@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+from .. import kernels
 from ..backend import array_module
+from ..kernels import on_gpu
 from ._check import in_range, non_negative
 from .optimizer import Optimizer, effective_grad
 
@@ -27,6 +29,11 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, 
     if decoupled_weight_decay and weight_decay != 0:
         param *= 1 - lr * weight_decay
         weight_decay = 0.0
+    if on_gpu(xp) and max_exp_avg_sq is None:  # the lines below as one fused kernel
+        kernels.adam(param, grad, exp_avg, exp_avg_sq, step_size=lr / (1 - beta1**step),
+                     bias_correction2_sqrt=math.sqrt(1 - beta2**step), beta1=beta1,
+                     beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        return
     s, s2 = work if work is not None else (xp.empty_like(param), None)
     g = effective_grad(param, grad, weight_decay, maximize, out=s2)
     exp_avg *= beta1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..backend import array_module
+from ..kernels import on_gpu
 from ._check import in_range, non_negative
 from .optimizer import Optimizer, effective_grad
 
@@ -32,6 +34,17 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
         The momentum buffer (None when ``momentum == 0``).
     """
     xp = array_module(param)
+    if on_gpu(xp) and (momentum != 0 or not (weight_decay or maximize)):
+        # the same formula as below, as one fused kernel (chainrule/kernels.py)
+        if momentum == 0:
+            kernels.sgd_plain(param, grad, lr)
+            return None
+        first = momentum_buffer is None
+        buf = xp.empty_like(param) if first else momentum_buffer
+        kernels.sgd_momentum(param, grad, buf, lr=lr, momentum=momentum, dampening=dampening,
+                             nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
+                             first=first)
+        return buf
     s, s2 = work if work is not None else (xp.empty_like(param), None)
     g = effective_grad(param, grad, weight_decay, maximize, out=s2) \
         if weight_decay or maximize else grad
@@ -122,6 +135,9 @@ class SGD(Optimizer):
     def _update(self, param, grad, state, hyper):
         if hyper["momentum"] == 0 and not hyper["weight_decay"] and not hyper["maximize"]:
             # sgd_update's first branch, without the call
+            if param.__class__ is not _ndarray and on_gpu(array_module(param)):
+                kernels.sgd_plain(param, grad, hyper["lr"])  # one fused launch
+                return
             if param.size < 4096:  # a small temporary costs less than finding the buffer
                 param -= grad * hyper["lr"]
                 return
