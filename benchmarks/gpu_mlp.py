@@ -42,6 +42,18 @@ def _sync(framework):
             pass
 
 
+def _training_step(model, opt, loss_fn, x, y):
+    """One training step, written once: chainrule and PyTorch share the API here."""
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _steps_chainrule(device, batch, steps):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(here, "..", "tests"))
@@ -66,16 +78,7 @@ def _steps_chainrule(device, batch, steps):
     rng = np.random.default_rng(0)
     x = cr.tensor(rng.standard_normal((batch, SIZES[0]), dtype=np.float32), device=dev)
     y = cr.tensor(rng.integers(0, SIZES[-1], batch), device=dev)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _training_step(model, opt, nn.CrossEntropyLoss(), x, y)
 
 
 def _steps_torch(device, batch, steps):
@@ -91,16 +94,7 @@ def _steps_torch(device, batch, steps):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, SIZES[0], device=device)
     y = torch.randint(0, SIZES[-1], (batch,), device=device)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _training_step(model, opt, torch.nn.CrossEntropyLoss(), x, y)
 
 
 def _launch_us():

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import DEFAULT_FLOAT, array_module, get_rng, is_float
-from .device import device as as_device
-from .device import get_default_device, to_device
+from .device import place
 from .tensor import Tensor, as_array
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
@@ -43,7 +42,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     array([[2., 4.]], dtype=float32)
     """
     arr = as_array(data, dtype, array_module(getattr(data, "data", data)))
-    moved = _place(arr, device)
+    moved = place(arr, device)
     arr = moved.copy() if moved is arr else moved
     if requires_grad and not is_float(arr.dtype):
         raise ValueError(f"tensor(): only floating-point tensors can require gradients, "
@@ -56,19 +55,8 @@ def as_tensor(data, dtype=None, device=None):
     of that dtype on that device (see :func:`tensor` for the arguments)."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
         return data if device is None else data.to(device)
-    return Tensor(_place(as_array(data, dtype, array_module(getattr(data, "data", data))),
+    return Tensor(place(as_array(data, dtype, array_module(getattr(data, "data", data))),
                          device))
-
-
-def _place(arr, device):
-    """``arr`` on ``device``; with no device, host arrays go to the default device."""
-    if device is None:
-        dev = get_default_device()
-        if dev.type == "cpu" or not isinstance(arr, np.ndarray):
-            return arr
-    else:
-        dev = as_device(device)
-    return to_device(arr, dev)
 
 
 def _shape(shape):
@@ -80,7 +68,7 @@ def _shape(shape):
 def _make(arr, requires_grad, device=None):
     if requires_grad and not is_float(arr.dtype):
         raise ValueError(f"only floating-point tensors can require gradients, got {arr.dtype}")
-    return Tensor(_place(arr, device), requires_grad)
+    return Tensor(place(arr, device), requires_grad)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None):
@@ -125,4 +113,4 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
         arr = arr.astype(dtype)
     elif arr.dtype.kind == "f":
         arr = arr.astype(DEFAULT_FLOAT)
-    return Tensor(_place(arr, device))
+    return Tensor(place(arr, device))

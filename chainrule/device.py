@@ -171,6 +171,16 @@ def to_device(array, dev: Device):
     return backend.BACKENDS[dev.type].from_host(np.asarray(host), dev.index)
 
 
+def place(array, dev=None):
+    """``array`` on ``dev``; with no ``dev``, a host array goes to the default device
+    (:func:`set_default_device`) and a device array stays where it is."""
+    if dev is None:
+        dev = _default
+        if dev.type == "cpu" or not isinstance(array, np.ndarray):
+            return array
+    return to_device(array, device(dev))
+
+
 def to_host(array) -> np.ndarray:
     """``array`` as a NumPy array (copied from the device when it lives on one)."""
     if isinstance(array, np.ndarray):

@@ -7,6 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..backend import array_module, is_float
+from ..device import place
 from ..tensor import Tensor
 
 #: The layers a model file may name: chainrule's own classes only (see chainrule.io).
@@ -24,20 +25,10 @@ class Parameter(Tensor):
             arr = np.asarray(arr, dtype=np.float32)
         if not is_float(arr.dtype):
             raise ValueError(f"Parameter: weights must be floating point, got dtype {arr.dtype}")
-        super().__init__(_on_default_device(arr), requires_grad)
+        super().__init__(place(arr), requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-
-def _on_default_device(arr):
-    """New weights and buffers go to the default device (the CPU unless it was changed)."""
-    from ..device import CPU, device_of, get_default_device, to_device
-
-    dev = get_default_device()
-    if dev is CPU or device_of(arr) != CPU:
-        return arr
-    return to_device(arr, dev)
 
 
 class Module:
@@ -96,7 +87,7 @@ class Module:
 
     def register_buffer(self, name, array):
         """Register a non-trainable array (e.g. running statistics) saved in ``state_dict``."""
-        array = None if array is None else _on_default_device(array)
+        array = None if array is None else place(array)
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
