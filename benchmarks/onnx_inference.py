@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from csv_read import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -82,17 +83,6 @@ def _model(cr):
     return cr.nn.MLP(SIZES[0], list(SIZES[1:-1]), SIZES[-1])
 
 
-def _cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    get = lambda k: info.get(k, "?").strip()  # noqa: E731
-    return (f"{get('Model name')} (family {get('CPU family')} model {get('Model')}), "
-            f"{get('CPU(s)')} CPUs")
-
-
 def _blas():
     try:
         from threadpoolctl import threadpool_info
@@ -137,7 +127,7 @@ def main():
     threads = str(a.threads)
     env.update(OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
                BENCH_THREADS=threads, PYTHONPATH=ROOT)
-    print(f"CPU: {_cpu_model()}")
+    print(f"CPU: {cpu_model()}")
     print(f"BLAS: {_blas()}; numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
           f"chainrule commit {_commit()}; {a.threads} thread(s) each; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
