@@ -24,7 +24,7 @@ import os
 import time
 
 #: below this many multiply-adds a product runs on one thread (see benchmarks/README.md)
-SMALL_WORK = 8_000_000
+SMALL_WORK = 4_000_000
 USER_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 _REFRESH_CALLS = 64   # look at the clock every this many products
 _REFRESH_S = 1.0      # and measure the machine's load at most this often

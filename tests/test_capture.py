@@ -135,3 +135,72 @@ def test_captured_gradients_match_the_plain_composition_in_float64():
     for p, q in zip(model.parameters(), params):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12)
     assert cr.gradcheck(lambda *ps: _plain_loss(xt, y[:BATCH], ps), *params)
+
+
+def _float_targets(kind, dtype, c=3):
+    """MSE targets (any floats) or BCE targets (0/1), one column per output."""
+    rng = np.random.default_rng(1)
+    if kind == "bce":
+        return (rng.random((N, c)) < 0.5).astype(dtype)
+    return rng.standard_normal((N, c)).astype(dtype)
+
+
+FLOAT_LOSSES = {
+    "mse": (nn.MSELoss(), "mse"),
+    "mse-half-sum": (nn.MSELoss(reduction="sum", half=True), "mse"),
+    "mse-functional": (F.mse_loss, "mse"),
+    "bce": (nn.BCEWithLogitsLoss(), "bce"),
+    "bce-sum": (nn.BCEWithLogitsLoss(reduction="sum"), "bce"),
+    "bce-functional": (F.binary_cross_entropy_with_logits, "bce"),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", FLOAT_LOSSES)
+def test_mse_and_bce_steps_are_bitwise_the_engine_steps(name, dtype):
+    from helpers import check_fast_training
+
+    loss_fn, kind = FLOAT_LOSSES[name]
+    x = _data(dtype)[0]
+    t = _float_targets(kind, dtype)
+    batches = [(x[s:s + BATCH], t[s:s + BATCH]) for s in range(0, N, BATCH)] * 2
+    steps = []
+
+    def setup(compiled):
+        model = _mlp(dtype=np.dtype(dtype).name)
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        if compiled:
+            step = cr.compile(model, loss_fn, opt)
+            steps.append(step)
+            return model, step
+        return model, lambda xb, tb: _engine_step(model, loss_fn, opt, cr.as_tensor(xb), tb)
+
+    check_fast_training(lambda: setup(True), lambda: setup(False), batches)
+    assert steps[0].captured, steps[0].reason
+
+
+def test_weighted_bce_and_mse_none_run_the_engine():
+    for loss_fn, why in ((nn.BCEWithLogitsLoss(pos_weight=np.ones(3)), "BCEWithLogitsLoss"),
+                         (nn.MSELoss(reduction="none"), "MSELoss")):
+        model = _mlp()
+        step = cr.compile(model, loss_fn, OPTIMIZERS["sgd"](model.parameters()))
+        assert step.gradients(_data()[0][:BATCH], _float_targets("bce", np.float32)) is None
+        assert why in step.reason
+    model = _mlp()
+    step = cr.compile(model, nn.MSELoss(), OPTIMIZERS["sgd"](model.parameters()))
+    x = _data()[0][:BATCH]
+    assert step.gradients(x, np.zeros((BATCH, 2), np.float32)) is None  # not the outputs' shape
+    assert "target" in step.reason
+
+
+def test_outputs_give_the_engine_predictions():
+    model = _mlp()
+    x, y = _data()
+    step = cr.compile(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.0))
+    assert step.outputs is None
+    with cr.no_grad():
+        logits = model(cr.as_tensor(x[:BATCH])).numpy()
+    step.gradients(x[:BATCH], y[:BATCH])
+    np.testing.assert_allclose(step.outputs, logits - logits.max(axis=1, keepdims=True),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(step.outputs.argmax(1), logits.argmax(1))

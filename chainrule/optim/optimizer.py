@@ -356,6 +356,7 @@ class _FlatGroup:
         self.param_views = _views(param, params)
         self.grad_views = _views(grad, params)
         self._state_views = {}  # name -> (flat array, its per-parameter views)
+        self._snapshot = None  # set by share_state, read by matches
 
     @classmethod
     def build(cls, params, states):
@@ -393,29 +394,49 @@ class _FlatGroup:
         return cached[1]
 
     def share_state(self, params, states):
-        """Point each parameter's state at its slice of the flat state (scalars copied)."""
+        """Point each parameter's state at its slice of the flat state (scalars copied).
+
+        After the first call, while the flat state holds the same arrays, only the
+        scalars (a step count) are copied: the views already sit in the states.
+        """
+        arrays = tuple((k, v) for k, v in self.state.items() if hasattr(v, "shape"))
+        scalars = tuple((k, v) for k, v in self.state.items() if not hasattr(v, "shape"))
+        snap = self._snapshot
+        if snap is not None and snap[0] == tuple(k for k, _ in arrays) and all(
+                a is b for (_, a), b in zip(arrays, snap[1])):
+            for st in snap[2]:
+                st.update(scalars)
+            return
+        per = []
         for i, p in enumerate(params):
             st = states.get(p)
             if st is None:
                 st = states[p] = {}
-            for k, v in self.state.items():
-                st[k] = self.state_views(k)[i] if hasattr(v, "shape") else v
+            for k, v in arrays:
+                st[k] = self.state_views(k)[i]
+            st.update(scalars)
+            per.append(st)
+        # what matches() compares by identity: the state dicts and the views in them
+        self._snapshot = (tuple(k for k, _ in arrays), tuple(v for _, v in arrays), per,
+                          [tuple(st[k] for k, _ in arrays) for st in per])
 
     def matches(self, params, states):
         """Whether the parameters and their states still are views of these buffers."""
-        if len(params) != len(self.params):
+        snap = self._snapshot
+        if snap is None or len(params) != len(self.params):
             return False
-        for i, (p, q) in enumerate(zip(params, self.params)):
-            view = self.param_views[i]
-            if p is not q or p.data is not view or view.base is not self.param:
+        keys, arrays, per, views = snap
+        if len(keys) != sum(hasattr(v, "shape") for v in self.state.values()) or any(
+                self.state.get(k) is not a for k, a in zip(keys, arrays)):
+            return False
+        nkeys = len(self.state)
+        for p, q, pv, st, vs in zip(params, self.params, self.param_views, per, views):
+            if p is not q or p.data is not pv or states.get(p) is not st or len(st) != nkeys:
                 return False
-            st = states.get(p) or {}
-            if set(st) != set(self.state):
-                return False
-            for k, v in self.state.items():
-                if hasattr(v, "shape"):
-                    if st[k] is not self.state_views(k)[i]:
-                        return False
-                elif st[k] != v:  # e.g. a step count moved by a per-parameter update
+            for k, v in zip(keys, vs):
+                if st.get(k) is not v:
                     return False
+        for k, v in self.state.items():
+            if not hasattr(v, "shape") and any(st.get(k) != v for st in per):
+                return False  # e.g. a step count moved by a per-parameter update
         return True

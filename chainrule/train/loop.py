@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from ..backend import array_module, get_rng_state, set_rng_state
-from ..device import module_device, to_device
+from ..device import module_device, to_device, to_host
 from ..errors import ChainruleError
 from ..tensor import Tensor
 from .callbacks import Callback, SchedulerCallback
@@ -117,6 +117,12 @@ class Trainer:
         Data parallel over MPI ranks (``mpiexec -n N``; :mod:`chainrule.train.parallel`):
         ``batch_size`` is the global batch; the weights are one process's to float32
         round-off; rank 0 alone prints and writes. One process trains as usual.
+    compile : bool, default False
+        Compute each step's gradients through step capture (:func:`chainrule.compile`)
+        where the model and loss allow it (an MLP of Linear and ReLU layers with
+        cross-entropy, MSE or BCE-with-logits, batches without sample weights), the
+        engine otherwise: bitwise the same training, with less Python per step. The
+        parameters' ``.grad`` are then buffers that the next step overwrites.
 
     Attributes
     ----------
@@ -135,7 +141,7 @@ class Trainer:
                  scheduler_interval="epoch", callbacks=(), tol=None, n_iter_no_change=10,
                  monitor=None, mode="min", class_weight=None, metrics=None, check_finite=True,
                  train_metrics=True, val_loss=True, checkpoint=None, verbose=0,
-                 distributed=False):
+                 distributed=False, compile=False):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if loss_fn is None:
@@ -168,6 +174,8 @@ class Trainer:
         self.checkpoint = checkpoint
         self.verbose = verbose
         self.distributed = bool(distributed)
+        self.compile = bool(compile)
+        self._captured = None  # the CompiledStep of a fit with compile=True
         self._parallel = None
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -296,6 +304,10 @@ class Trainer:
         if val_data is not None:
             val_data = as_arrays(val_data)
         self._prepare_class_weights(self.loader)
+        if self.compile:
+            from ..capture import CompiledStep
+
+            self._captured = CompiledStep(self.model, self.loss_fn, self.optimizer)
         self.stop_training = False
         self.stop_reason = None
         self.converged = False
@@ -350,6 +362,7 @@ class Trainer:
         guarded = self.check_finite
         model.train()
         parallel = self._parallel
+        captured = self._captured
         dev = module_device(model)
         dev = None if dev.type == "cpu" else dev  # batches are copied there, step by step
         bar = Progress(len(self.loader), epoch, epochs, enabled=bool(self.verbose))
@@ -375,14 +388,23 @@ class Trainer:
                     target = y if head is None else head.encode(y)
                     if target.dtype.kind == "f" and target.dtype != xb.dtype:
                         target = target.astype(xb.dtype)
-                    out = model(Tensor(xb if dev is None else to_device(xb, dev)))
-                    loss = loss_fn(out, target) if wb is None else loss_fn(out, target,
-                                                                            sample_weight=wb)
-                    value = loss.item()
-                    if math.isfinite(value):  # else: stop below, before any update
-                        loss.backward()
-                    if count_correct:
-                        correct = int((head.predict(out.numpy()) == y).sum())
+                    xd = xb if dev is None else to_device(xb, dev)
+                    value = None
+                    if captured is not None and wb is None:  # None: not capturable
+                        value = captured.gradients(xd, target if dev is None
+                                                   else to_device(target, dev))
+                        if value is not None and count_correct:
+                            out = to_host(captured.outputs)
+                            correct = int((head.predict(out) == y).sum())
+                    if value is None:
+                        out = model(Tensor(xd))
+                        loss = loss_fn(out, target) if wb is None else loss_fn(
+                            out, target, sample_weight=wb)
+                        value = loss.item()
+                        if math.isfinite(value):  # else: stop below, before any update
+                            loss.backward()
+                        if count_correct:
+                            correct = int((head.predict(out.numpy()) == y).sum())
                 if parallel is not None:
                     # NOTE: one Allreduce of the gradients (weighted: the global batch's), the
                     # loss, counts and Ctrl-C flag; every rank decides from the same sums.
