@@ -399,44 +399,48 @@ class _FlatGroup:
         After the first call, while the flat state holds the same arrays, only the
         scalars (a step count) are copied: the views already sit in the states.
         """
-        arrays = tuple((k, v) for k, v in self.state.items() if hasattr(v, "shape"))
-        scalars = tuple((k, v) for k, v in self.state.items() if not hasattr(v, "shape"))
-        snap = self._snapshot
-        if snap is not None and snap[0] == tuple(k for k, _ in arrays) and all(
-                a is b for (_, a), b in zip(arrays, snap[1])):
+        state, snap = self.state, self._snapshot
+        if snap is not None and len(state) == snap[4] and all(
+                state.get(k) is a for k, a in zip(snap[0], snap[1])):
+            scalars = {k: state[k] for k in snap[5]}
             for st in snap[2]:
                 st.update(scalars)
             return
+        akeys = tuple(k for k, v in state.items() if hasattr(v, "shape"))
+        skeys = tuple(k for k in state if k not in akeys)
+        scalars = {k: state[k] for k in skeys}
         per = []
         for i, p in enumerate(params):
             st = states.get(p)
             if st is None:
                 st = states[p] = {}
-            for k, v in arrays:
+            for k in akeys:
                 st[k] = self.state_views(k)[i]
             st.update(scalars)
             per.append(st)
-        # what matches() compares by identity: the state dicts and the views in them
-        self._snapshot = (tuple(k for k, _ in arrays), tuple(v for _, v in arrays), per,
-                          [tuple(st[k] for k, _ in arrays) for st in per])
+        # what matches() compares by identity: the flat arrays, the per-parameter state
+        # dicts and the views in them; the scalar keys are compared by value
+        self._snapshot = (akeys, tuple(state[k] for k in akeys), per,
+                          [tuple(st[k] for k in akeys) for st in per], len(state), skeys)
 
     def matches(self, params, states):
         """Whether the parameters and their states still are views of these buffers."""
         snap = self._snapshot
-        if snap is None or len(params) != len(self.params):
+        state = self.state
+        if snap is None or len(params) != len(self.params) or len(state) != snap[4]:
             return False
-        keys, arrays, per, views = snap
-        if len(keys) != sum(hasattr(v, "shape") for v in self.state.values()) or any(
-                self.state.get(k) is not a for k, a in zip(keys, arrays)):
-            return False
-        nkeys = len(self.state)
+        akeys, arrays, per, views, nkeys, skeys = snap
+        for k, a in zip(akeys, arrays):
+            if state.get(k) is not a:
+                return False
+        scalars = [(k, state[k]) for k in skeys]
         for p, q, pv, st, vs in zip(params, self.params, self.param_views, per, views):
             if p is not q or p.data is not pv or states.get(p) is not st or len(st) != nkeys:
                 return False
-            for k, v in zip(keys, vs):
+            for k, v in zip(akeys, vs):
                 if st.get(k) is not v:
                     return False
-        for k, v in self.state.items():
-            if not hasattr(v, "shape") and any(st.get(k) != v for st in per):
-                return False  # e.g. a step count moved by a per-parameter update
+            for k, v in scalars:  # e.g. a step count moved by a per-parameter update
+                if st.get(k) != v:
+                    return False
         return True

@@ -323,7 +323,7 @@ class _BaseNeuralNet(_PersistenceMixin, BaseEstimator):
             n_iter_no_change=recipe.patience + 1,
             monitor="val_score" if val else "loss", mode="max" if val else "min",
             metrics={"score": self._score_outputs} if val else None, val_loss=False,
-            check_finite=False, train_metrics=False)
+            check_finite=False, train_metrics=False, compile=True)
         trainer.best_monitored = self.best_validation_score_ if val else self.best_loss_
         trainer.no_improvement_count = self._no_improvement_count
         try:

@@ -212,7 +212,7 @@ def prepare(recipe: Recipe) -> Run:
                       scheduler_interval=recipe.schedule.interval, callbacks=callbacks,
                       tol=None if has_val else recipe.tol, n_iter_no_change=recipe.patience,
                       class_weight=recipe.class_weight, checkpoint=checkpoint,
-                      verbose=0 if recipe.quiet else 1)
+                      verbose=0 if recipe.quiet else 1, compile=True)
     loader = build_loader(recipe.loader, ArrayDataset(X[train], y[train]), recipe.seed, recipe)
     return Run(recipe, table, train, val, test, pre, X, y, head, model, trainer, loader,
                tabular, notes)

@@ -475,3 +475,59 @@ def test_convergence_on_a_maximised_metric_and_after_backward_hook():
     assert h.epochs == 3 and trainer.converged and "val_score" in h.history
     assert "val_loss" not in h.history and h["loss"] == [100.0] * 3
     assert seen[0] == (10, 10) and len(seen) == 9
+
+
+# ---------------------------------------------------------------- compile=True
+def _twin_fits(make_model, head, X, y, compile_kw, sample_weight=None, **fit_kw):
+    """Train the same model with and without step capture; return both (model, history)."""
+    runs = []
+    for compiled in (False, True):
+        model = make_model()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        trainer = Trainer(model, optimizer=opt, head=head, compile=compiled, **compile_kw)
+        data = (X, y) if sample_weight is None else (X, y, sample_weight)
+        history = trainer.fit(data, epochs=3, batch_size=16, seed=0, **fit_kw)
+        runs.append((model, history, trainer))
+    return runs
+
+
+def _mlp(d_in, d_out, dtype="float32"):
+    cr.manual_seed(0)
+    return nn.Sequential(nn.Linear(d_in, 8, dtype=dtype), nn.ReLU(),
+                         nn.Linear(8, d_out, dtype=dtype))
+
+
+@pytest.mark.parametrize("case", ["softmax", "binary", "regression", "weighted", "float64"])
+def test_compile_trains_bitwise_as_the_engine(case):
+    X, y = _blobs(n=50)
+    head, d_out, dtype, w = SoftmaxHead(3), 3, "float32", None
+    if case == "binary":
+        y, head, d_out = (y > 0).astype(np.int64), BinaryHead(), 1
+    elif case == "regression":
+        y, head, d_out = X[:, :1] * 2 - X[:, 1:], RegressionHead(1), 1
+    elif case == "weighted":  # sample weights: the engine path, still the same training
+        w = np.linspace(0.5, 2.0, len(y))
+    elif case == "float64":
+        X, dtype = X.astype(np.float64), "float64"
+    (m1, h1, _), (m2, h2, t2) = _twin_fits(lambda: _mlp(2, d_out, dtype), head, X, y, {},
+                                           sample_weight=w)
+    for (name, p), q in zip(m1.named_parameters(), m2.parameters()):
+        assert_array_equal(q.data, p.data, err_msg=name)
+    assert h1["loss"] == h2["loss"]
+    if head.task == "classification":
+        assert h1["accuracy"] == h2["accuracy"]
+    assert t2._captured.captured is (case != "weighted"), t2._captured.reason
+
+
+def test_compile_falls_back_for_a_model_it_does_not_capture():
+    X, y = _blobs(n=30)
+
+    def make():
+        cr.manual_seed(0)
+        return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+
+    (m1, h1, _), (m2, h2, t2) = _twin_fits(make, SoftmaxHead(3), X, y, {})
+    assert not t2._captured.captured and "Tanh" in t2._captured.reason
+    assert h1["loss"] == h2["loss"]
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert_array_equal(q.data, p.data)
