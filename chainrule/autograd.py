@@ -146,16 +146,19 @@ def _graph_nodes(root):
 
     A node is always created after its inputs, so decreasing creation order is a
     reverse topological order. The search is iterative: a chain of any length
-    needs no recursion.
+    needs no recursion. (Tensors hash by identity, so they key sets and dicts.)
     """
-    seen = {id(root): root}
+    seen = {root}
+    order = [root]
     stack = [root]
     while stack:
         for p in stack.pop()._parents:
-            if p is not None and p._backward is not None and id(p) not in seen:
-                seen[id(p)] = p
+            if p is not None and p._backward is not None and p not in seen:
+                seen.add(p)
+                order.append(p)
                 stack.append(p)
-    return sorted(seen.values(), key=_creation, reverse=True)
+    order.sort(key=_creation, reverse=True)
+    return order
 
 
 _creation = operator.attrgetter("_seq")
@@ -177,8 +180,9 @@ def _accumulate_leaf(node, g, owned):
     if g.dtype != node.data.dtype:
         g, owned = g.astype(node.data.dtype), True
     if node.grad is None:
-        # NOTE: .grad never aliases another array: a shared gradient is copied.
-        node.grad = g if owned and writeable(g) else g.copy(order="K")
+        # NOTE: .grad never aliases another array: a shared gradient is copied. (The
+        # engine's ``owned`` already says the array is writeable.)
+        node.grad = g if owned else g.copy(order="K")
     else:
         node.grad += g
 
@@ -187,14 +191,13 @@ def _push(pending, p, pg, owned):
     if p._backward is None:  # a leaf: accumulate into .grad at once
         _accumulate_leaf(p, pg, owned)
         return
-    k = id(p)
-    prev = pending.get(k)
+    prev = pending.get(p)
     if prev is None:
-        pending[k] = (pg, owned)
+        pending[p] = (pg, owned)
     elif prev[1] and prev[0].shape == pg.shape and prev[0].dtype == pg.dtype:
         prev[0].__iadd__(pg)
     else:
-        pending[k] = (prev[0] + pg, True)
+        pending[p] = (prev[0] + pg, True)
 
 
 def run_backward(root, seed, retain_graph):
@@ -209,9 +212,9 @@ def run_backward(root, seed, retain_graph):
     if root._backward is None:  # backward() on a leaf itself
         _accumulate_leaf(root, seed, True)
         return
-    pending = {id(root): (seed, True)}
+    pending = {root: (seed, True)}
     for node in _graph_nodes(root):
-        entry = pending.pop(id(node), None)
+        entry = pending.pop(node, None)
         if entry is None:
             continue
         g, owned = entry

@@ -481,6 +481,8 @@ def axis_arg(axis, dim=None):
 
 def _index(index, data):
     """Tensors inside an index become arrays; index arrays go to ``data``'s device."""
+    if index.__class__ is slice:  # x[a:b], the minibatch of a training loop
+        return index
     if isinstance(index, tuple):
         return tuple(_index(i, data) for i in index)
     if isinstance(index, Tensor):

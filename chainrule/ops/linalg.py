@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _blas
 from ..backend import array_module, fit_threads
-from ._util import unbroadcast, writeable, zeros_like_shared
+from ._util import fast_sum, unbroadcast, writeable, zeros_like_shared
 
 
 def _threads(work):
@@ -61,7 +61,9 @@ def _linear_forward(x, w, b):
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
                          f"{w.shape} (expected ({w.shape[0]},))")
-    _threads(x.size * w.shape[0])
+    work = x.size * w.shape[0]
+    if work >= _blas.SMALL_WORK or _blas._current != 1:  # _threads, inlined (hot path)
+        fit_threads(work)
     out = x @ w.T
     if b is not None:
         out += b
@@ -71,7 +73,9 @@ def _linear_forward(x, w, b):
 def _linear_grads(x, w, b, g, needs):
     """dL/dx = g w, dL/dw = g^T x, dL/db = sum of g over the batch."""
     gx = gw = gb = None
-    _threads(x.size * w.shape[0])
+    work = x.size * w.shape[0]
+    if work >= _blas.SMALL_WORK or _blas._current != 1:  # _threads, inlined (hot path)
+        fit_threads(work)
     if needs[0]:
         gx = g @ w
     if needs[1]:
@@ -85,7 +89,7 @@ def _linear_grads(x, w, b, g, needs):
         else:
             gw = g2.T @ x2
     if b is not None and needs[2]:
-        gb = g.sum(axis=0) if g.ndim == 2 else g.sum(axis=tuple(range(g.ndim - 1)))
+        gb = fast_sum(g, 0) if g.ndim == 2 else fast_sum(g, tuple(range(g.ndim - 1)))
     return gx, gw, gb
 
 

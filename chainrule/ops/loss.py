@@ -14,7 +14,7 @@ import functools
 from .. import kernels
 from ..backend import array_module
 from ..kernels import on_gpu
-from ._util import check_reduction, errstate
+from ._util import check_reduction, errstate, fast_max, fast_sum
 from .activation import stable_sigmoid
 from .softmax import log_softmax_array
 
@@ -28,7 +28,7 @@ def _reduce(per_sample, reduction, denom=None):
     """Reduce the per-element losses; return the value and d(value)/d(per_sample) scale."""
     if reduction == "none":
         return per_sample, None
-    total = per_sample.sum()
+    total = fast_sum(per_sample)
     if reduction == "sum":
         return total, 1.0
     n = per_sample.size if denom is None else denom
@@ -148,7 +148,7 @@ def _check_class_target(z, t, op):
                          f"({z.shape[0]},), got {t.shape}")
     c = z.shape[1]
     # NOTE: seen as unsigned, a negative index is huge: one max checks both bounds.
-    if t.size and int(t.view(f"u{t.dtype.itemsize}").max()) >= c:
+    if t.size and int(fast_max(t.view(f"u{t.dtype.itemsize}"))) >= c:
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi >= c:
             bad = lo if lo < 0 else hi
@@ -233,9 +233,9 @@ def _cross_entropy_indices(z, t, reduction):
     xp = array_module(z)
     n, c = z.shape
     flat = _row_starts(xp, n, c) + t  # position of each target in z.reshape(-1)
-    shifted = z - z.max(axis=1, keepdims=True)
+    shifted = z - fast_max(z, 1, keepdims=True)
     e = xp.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
+    s = fast_sum(e, 1, keepdims=True)
     per = xp.log(s).reshape(-1) - shifted.reshape(-1).take(flat)
     out, scale = _reduce(per, reduction)
 
