@@ -535,7 +535,7 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, **kwarg
     """Train ``model`` with ``optimizer`` on ``loss_fn``; returns the :class:`History`.
 
     Keyword arguments go to :class:`Trainer` (head, scheduler, callbacks, tol,
-    n_iter_no_change, class_weight, checkpoint, verbose, distributed) or to
+    n_iter_no_change, class_weight, checkpoint, verbose, distributed, compile) or to
     :meth:`Trainer.fit` (batch_size, shuffle, seed, resume).
 
     Examples
