@@ -25,6 +25,7 @@ if any(k in os.environ for k in BLAS_PINS):  # before NumPy loads OpenBLAS
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 import numpy as np  # noqa: E402
+from machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path)
 
 SHAPES = [(32, 64, 256), (32, 256, 128), (32, 256, 256), (32, 784, 256), (128, 256, 256),
           (128, 784, 256), (256, 256, 256), (512, 256, 256), (1024, 256, 256),
@@ -40,18 +41,11 @@ def main(argv=None):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from chainrule import _blas
 
-    with open("/proc/cpuinfo") as f:
-        cpu = {}
-        for line in f:
-            k, _, v = line.partition(":")
-            if k.strip() in ("model name", "cpu family", "model") and k.strip() not in cpu:
-                cpu[k.strip()] = v.strip()
     libs = ThreadpoolController().select(user_api="blas").lib_controllers
     numpy_libs = [lib for lib in libs if "numpy" in str(lib.filepath)] or libs
     lib = numpy_libs[0]
     many = lib.num_threads
-    print(f"CPU: {cpu.get('model name')} (family {cpu.get('cpu family')} model "
-          f"{cpu.get('model')}), {os.cpu_count()} CPUs; load average {os.getloadavg()}")
+    print(f"CPU: {cpu_model()}; load average {os.getloadavg()}")
     print(f"BLAS: {lib.internal_api} {lib.version} kernel={lib.architecture} "
           f"num_threads={many} ({lib.filepath})")
     setter, _ = _blas._find_blas()

@@ -25,6 +25,7 @@ import sys
 import tempfile
 
 import numpy as np
+from machine import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READ = ("import json, resource, sys, time; from chainrule.data import read_frame; "
@@ -42,17 +43,6 @@ COMPARE = ("import sys, numpy as np; from chainrule.data import read_frame; "
            "(a[n].values.tolist() == b[n].values.tolist() if a[n].values.dtype == object "
            "else np.array_equal(a[n].values, b[n].values, equal_nan=True)) for n in a.names); "
            "print(ok)")
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    get = lambda k: info.get(k, "?").strip()  # noqa: E731
-    return (f"{get('Model name')} (family {get('CPU family')} model {get('Model')}), "
-            f"{os.cpu_count()} CPUs")
 
 
 def write_file(path, rows, seed=0):

@@ -233,7 +233,8 @@ def _launch(ranks, threads, worker_args):
 
 def _machine():
     sys.path.insert(0, str(HERE))
-    from run import _cpu_model, probe_blas  # noqa: E402
+    from machine import cpu_model  # noqa: E402
+    from run import probe_blas  # noqa: E402
 
     pools = probe_blas(_env(1))
     blas = ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"
@@ -245,7 +246,7 @@ def _machine():
         mpi = f"unavailable ({e})"
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                          capture_output=True, text=True).stdout.strip()
-    return {"cpu_model": _cpu_model(), "cores": os.cpu_count(), "blas": blas, "mpi": mpi,
+    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "blas": blas, "mpi": mpi,
             "commit": rev, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_avg_at_start": os.getloadavg()[0]}
 

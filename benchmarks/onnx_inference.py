@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from csv_read import cpu_model  # benchmarks/ is on sys.path when run as a script
+from machine import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

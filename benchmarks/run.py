@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_info
 from report import LABEL, atomic_write, evaluate, markdown, plot, tables, text_table
 
 HERE = Path(__file__).resolve().parent
@@ -123,24 +124,6 @@ def probe_blas(env):
         return [{"internal_api": f"probe failed: {type(e).__name__}: {e}"}]
 
 
-def _cpuinfo():
-    """model name, cpu family and model number of the first CPU in /proc/cpuinfo."""
-    found = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "cpu family", "model") and key not in found:
-                    found[key] = value.strip()
-                if not line.strip() and found:
-                    break
-    except OSError:
-        pass
-    return (found.get("model name") or platform.processor() or "unknown",
-            found.get("cpu family"), found.get("model"))
-
-
 def _mem_total_gb():
     try:
         with open("/proc/meminfo") as f:
@@ -172,7 +155,7 @@ def _git():
 
 def machine_info(env):
     pools = probe_blas(env)
-    model, family, number = _cpuinfo()
+    model, family, number = cpu_info()
     info = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": model,

@@ -34,6 +34,8 @@ import time
 import warnings
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "sklearn_compare.md"
 DATASETS = ("digits", "breast_cancer", "diabetes")
@@ -162,8 +164,7 @@ def parent(args):
         "",
         f"Written by `benchmarks/sklearn_compare.py` on {time.strftime('%Y-%m-%d')}: Python "
         f"{platform.python_version()}, NumPy {numpy.__version__}, scikit-learn "
-        f"{sklearn.__version__}, chainrule {chainrule.__version__}, {os.cpu_count()} CPUs "
-        f"({platform.processor() or platform.machine()}).",
+        f"{sklearn.__version__}, chainrule {chainrule.__version__}, {cpu_model()}.",
         f"BLAS (threadpoolctl, in the children): {json.dumps(blas)}; "
         f"{args.threads} BLAS thread(s); OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset.",
         "",
