@@ -107,13 +107,7 @@ def profile(batch, steps, top):
     bounds = [b for b in C.batch_bounds(len(x), batch) if b[1] - b[0] == batch]
     model, opt = build()
     xt, yt = cr.as_tensor(x), cr.as_tensor(y)
-
-    def step(s, e):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt[s:e]), yt[s:e])
-        loss.backward()
-        opt.step()
-
+    step = C.train_step(model, opt, F.cross_entropy, xt, yt)
     for i in range(20):  # warm-up
         step(*bounds[i % len(bounds)])
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -29,6 +29,13 @@ def data(net):
     return x, y
 
 
+def _lenet(nn):
+    """LeNet-5 on 1x28x28 in the framework ``nn`` (chainrule and PyTorch spell it alike)."""
+    return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120),
+                         nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
 # ---------------------------------------------------------------------- chainrule
 def chainrule_step(net, x, y):
     import chainrule as cr
@@ -37,21 +44,12 @@ def chainrule_step(net, x, y):
 
     cr.manual_seed(C.SEED)
     if net == "lenet":
-        model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
-                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120),
-                              nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        model = _lenet(nn)
     else:
         model = nn.CNN(1, 10, (8, 8))
     opt = optim.SGD(model.parameters(), lr=LR)
     xt, yt = cr.as_tensor(x), cr.as_tensor(y)
-
-    def step(s, e):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt[s:e]), yt[s:e])
-        loss.backward()
-        opt.step()
-
-    return step
+    return C.train_step(model, opt, F.cross_entropy, xt, yt)
 
 
 # ---------------------------------------------------------------------- PyTorch
@@ -62,9 +60,7 @@ def torch_step(net, x, y):
 
     torch.manual_seed(C.SEED)
     if net == "lenet":
-        model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
-                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120),
-                              nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        model = _lenet(nn)
     else:
         model = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
@@ -73,14 +69,7 @@ def torch_step(net, x, y):
             nn.Linear(64, 10))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step(s, e):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt[s:e]), yt[s:e])
-        loss.backward()
-        opt.step()
-
-    return step
+    return C.train_step(model, opt, F.cross_entropy, xt, yt)
 
 
 # ---------------------------------------------------------------------- NumPy by hand

@@ -2,7 +2,9 @@
 
 A framework module (fw_*.py) only builds a model and says how to run one
 training step or one forward pass on ``X[start:stop]``; the loops that time
-those calls live here, so every framework is timed by the same code.
+those calls live here, so every framework is timed by the same code. chainrule
+and PyTorch share the API the models and steps below are written in (``nn.Linear``,
+``opt.zero_grad()``, ``loss.backward()``...): each is written once, for both.
 """
 
 from __future__ import annotations
@@ -208,6 +210,45 @@ def rss_growth_mb(step, n, batch, steps=RSS_STEPS, warm=500):
     gc.collect()
     after = rss_mb()
     return after - before, {"rss_before_mb": before, "rss_after_mb": after, "steps": steps}
+
+
+# ---------------------------------------------------------------------- models and steps
+def mlp(nn, sizes):
+    """Linear layers of ``sizes`` with ReLU between them, in the framework ``nn``."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def residual_net(nn, residual, d_in, d_out, width=RESIDUAL_WIDTH, blocks=RESIDUAL_BLOCKS):
+    """Linear(d_in, width), ``blocks`` residual blocks (``residual(body)``: x + body(x)) of
+    Linear-ReLU-Linear, Linear(width, d_out)."""
+    body = [residual(nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)))
+            for _ in range(blocks)]
+    return nn.Sequential(nn.Linear(d_in, width), *body, nn.Linear(width, d_out))
+
+
+def train_step(model, opt, loss_fn, xt, yt):
+    """A function ``step(start, stop)``: one optimizer step on the batch ``xt[start:stop]``."""
+    def step(s, e):
+        opt.zero_grad()
+        loss = loss_fn(model(xt[s:e]), yt[s:e])
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def forward_fn(model, xt, no_grad):
+    """A function ``forward(start, stop)``: the outputs of ``xt[start:stop]``, under no_grad."""
+    def forward(s, e):
+        with no_grad():
+            return model(xt[s:e])
+
+    return forward
 
 
 # ---------------------------------------------------------------------- init

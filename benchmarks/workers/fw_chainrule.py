@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common import RESIDUAL_BLOCKS, RESIDUAL_WIDTH, SEED
+import common as C
+from common import SEED
 
 import chainrule as cr
 import chainrule.functional as F
@@ -13,26 +14,11 @@ def info():
     return {"chainrule": cr.__version__}
 
 
-def _mlp(sizes):
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-def _residual(d_in, d_out, width=RESIDUAL_WIDTH, blocks=RESIDUAL_BLOCKS):
-    body = [nn.Residual(nn.Sequential(nn.Linear(width, width), nn.ReLU(),
-                                      nn.Linear(width, width))) for _ in range(blocks)]
-    return nn.Sequential(nn.Linear(d_in, width), *body, nn.Linear(width, d_out))
-
-
 def build(arch, sizes):
     cr.manual_seed(SEED)
     if arch == "residual":
-        return _residual(sizes[0], sizes[-1])
-    return _mlp(sizes)
+        return C.residual_net(nn, nn.Residual, sizes[0], sizes[-1])
+    return C.mlp(nn, sizes)
 
 
 def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01, compiled=False):
@@ -57,13 +43,7 @@ def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01, compiled=False):
 
         return compiled_step
 
-    def step(s, e):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt[s:e]), yt[s:e])
-        loss.backward()
-        opt.step()
-
-    return step
+    return C.train_step(model, opt, F.cross_entropy, xt, yt)
 
 
 def predictor(arch, sizes, x):
@@ -71,9 +51,4 @@ def predictor(arch, sizes, x):
     model = build(arch, sizes)
     model.eval()
     xt = cr.as_tensor(x)
-
-    def forward(s, e):
-        with cr.no_grad():
-            return model(xt[s:e])
-
-    return forward
+    return C.forward_fn(model, xt, cr.no_grad)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import common as C
 import torch
 import torch.nn.functional as F
-from common import RESIDUAL_BLOCKS, RESIDUAL_WIDTH, SEED
+from common import SEED
 from torch import nn
 
 torch.set_num_threads(2)
@@ -26,26 +27,11 @@ class Residual(nn.Module):
         return x + self.block(x)
 
 
-def _mlp(sizes):
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-def _residual(d_in, d_out, width=RESIDUAL_WIDTH, blocks=RESIDUAL_BLOCKS):
-    body = [Residual(nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)))
-            for _ in range(blocks)]
-    return nn.Sequential(nn.Linear(d_in, width), *body, nn.Linear(width, d_out))
-
-
 def build(arch, sizes):
     torch.manual_seed(SEED)
     if arch == "residual":
-        return _residual(sizes[0], sizes[-1])
-    return _mlp(sizes)
+        return C.residual_net(nn, Residual, sizes[0], sizes[-1])
+    return C.mlp(nn, sizes)
 
 
 def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01):
@@ -55,26 +41,14 @@ def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01):
     else:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step(s, e):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt[s:e]), yt[s:e])
-        loss.backward()
-        opt.step()
-
-    return step
+    return C.train_step(model, opt, F.cross_entropy, xt, yt)
 
 
 def predictor(arch, sizes, x):
     model = build(arch, sizes)
     model.eval()
     xt = torch.from_numpy(x)
-
-    def forward(s, e):
-        with torch.no_grad():
-            return model(xt[s:e])
-
-    return forward
+    return C.forward_fn(model, xt, torch.no_grad)
 
 
 def gemm_call(a, b):
