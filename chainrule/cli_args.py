@@ -78,21 +78,14 @@ def _hidden(text):
 def _batch_size(text):
     if text == "full":
         return None
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', "
-                                         f"got {text!r}") from None
+    n = _int(text, "a positive integer or 'full'")
     if n < 1:
         raise argparse.ArgumentTypeError(f"batch size must be positive, got {n}")
     return n
 
 
 def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    v = _float(text, "a number in [0, 1)")
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
     return v
@@ -105,21 +98,22 @@ def _positive_float(text):
     return v
 
 
-def _finite_float(text):
+def _float(text, what="a number"):
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def _finite_float(text):
+    v = _float(text)
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return v
 
 
 def _nonnegative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    v = _int(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
     return v
@@ -135,18 +129,15 @@ def _device(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _int(text):
+def _int(text, what="an integer"):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
 def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    v = _int(text, "a positive integer")
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return v
