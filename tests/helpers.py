@@ -4,9 +4,19 @@
 compares it with ``ref`` (on float64 NumPy arrays of the same values), then
 runs ``cr.gradcheck`` on ``fn`` in float64. Inputs come from a seeded generator,
 so every check is deterministic.
+
+The CLI's tests share ``run`` (``chainrule ...`` in a subprocess, floating-point warnings
+as errors), ``run_many``, ``assert_ok``, ``assert_bad_input`` (exit code 2, one line on
+stderr, no traceback), ``write_csv`` and ``read_csv``.
 """
 
 from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -263,3 +273,116 @@ def check_fast_training(make_fast, make_plain, batches, exact=True, rtol=1e-6, a
             if grads:
                 compare(p1.grad, p2.grad, err_msg=f"step {i + 1}: gradient of {n}")
             compare(p1.data, p2.data, err_msg=f"step {i + 1}: {n}")
+
+
+# ---------------------------------------------------------------------- NumPy references
+def np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def np_log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_reduce(per, reduction, denom=None):
+    """A per-sample loss reduced as chainrule's ``reduction=``: 'none', 'sum' or 'mean'
+    (over ``denom``, by default the number of elements)."""
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    return per.sum() / (per.size if denom is None else denom)
+
+
+def np_cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
+    """PyTorch's definition, written out: loss_i = -sum_c w_c q_ic log p_ic; 'mean' divides
+    by sum_i w_{t_i} for class indices, by n for probabilities."""
+    n, c = z.shape
+    w = np.ones(c) if weight is None else weight
+    if t.dtype.kind == "i":
+        q = np.eye(c)[t] * (1 - label_smoothing) + label_smoothing / c
+        denom = w[t].sum()
+    else:
+        q = t * (1 - label_smoothing) + label_smoothing / c
+        denom = n
+    return np_reduce(-(w * q * np_log_softmax(z)).sum(axis=1), reduction, denom)
+
+
+# ---------------------------------------------------------------------- training
+def linear_data(n=40, seed=0, noise=0.05):
+    """y = X @ [1, -2, 0.5] + 0.3 + noise, float32, y of shape (n, 1)."""
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(n, 3)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + noise * r.normal(size=n)
+    return X, y.astype(np.float32).reshape(-1, 1)
+
+
+def weights_of(model):
+    """A copy of ``model.state_dict()`` (arrays by name)."""
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def assert_weights_equal(model, expected):
+    """``model``'s state holds exactly the names and values of ``expected``."""
+    got = model.state_dict()
+    assert got.keys() == expected.keys()
+    for k in got:
+        np.testing.assert_array_equal(got[k], expected[k], err_msg=k)
+
+
+# ---------------------------------------------------------------------- the CLI and its files
+def run(cwd, *args, exe=None, timeout=120):
+    """``chainrule *args`` (or ``exe *args``) in a subprocess in ``cwd``: its CompletedProcess."""
+    cmd = [exe] if exe else [sys.executable, "-m", "chainrule"]
+    # other warnings are silenced (stderr is asserted line by line), but a floating-point
+    # warning is an error in the CLI as in the suite (PYTHONWARNINGS: the last entry wins)
+    env = dict(os.environ, PYTHONWARNINGS="ignore,error::RuntimeWarning", OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def run_many(jobs, workers=3):
+    """``{name: (cwd, args)}`` -> ``{name: CompletedProcess}``, a few at a time."""
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {name: pool.submit(run, cwd, *args) for name, (cwd, args) in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def assert_ok(r):
+    """Exit code 0 and no traceback."""
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    assert "Traceback" not in r.stderr
+
+
+def assert_bad_input(r, *words):
+    """Exit code 2, one non-empty stderr line naming ``words``, no traceback."""
+    assert r.returncode == 2, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{r.stderr}"
+    line = lines[0]
+    assert line.startswith("chainrule: error: ")
+    for w in words:
+        assert w in line, f"{w!r} not in {line!r}"
+    return line
+
+
+def write_csv(path, header, rows):
+    """A CSV file of a header row and ``rows``."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def read_csv(path):
+    """The rows of a CSV file as dicts keyed by its header."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -8,18 +8,16 @@ The test that trains the default model (digits) takes ~5 s; it is named
 ``test_slow_...`` so that ``-k "not slow"`` leaves it out.
 """
 
-import csv
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_bad_input, assert_ok, read_csv, run, run_many, write_csv
 
 from chainrule import cli
 
@@ -29,53 +27,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None,
     reason="plots need matplotlib: pip install 'chainrule[plot]'")
-
-
-def run(cwd, *args, exe=None, timeout=120):
-    cmd = [exe] if exe else [sys.executable, "-m", "chainrule"]
-    # other warnings are silenced (stderr is asserted line by line), but a floating-point
-    # warning is an error in the CLI as in the suite (PYTHONWARNINGS: the last entry wins)
-    env = dict(os.environ, PYTHONWARNINGS="ignore,error::RuntimeWarning", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def run_many(jobs, workers=3):
-    """``{name: (cwd, args)}`` -> ``{name: CompletedProcess}``, a few at a time."""
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {name: pool.submit(run, cwd, *args) for name, (cwd, args) in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
-
-
-def assert_ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    assert "Traceback" not in r.stderr
-
-
-def assert_bad_input(r, *words):
-    """Exit code 2, one non-empty stderr line naming ``words``, no traceback."""
-    assert r.returncode == 2, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{r.stderr}"
-    line = lines[0]
-    assert line.startswith("chainrule: error: ")
-    for w in words:
-        assert w in line, f"{w!r} not in {line!r}"
-    return line
-
-
-def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-def _read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _cls_data(n=90, seed=0):
@@ -93,12 +44,12 @@ def data(tmp_path_factory):
     """Small data files: CSV (string classes; numeric target), NPZ and NPY."""
     d = tmp_path_factory.mktemp("data")
     X, labels = _cls_data()
-    _write_csv(d / "cls.csv", ["a", "b", "c", "species"],
+    write_csv(d / "cls.csv", ["a", "b", "c", "species"],
                [[*map(float, x), s] for x, s in zip(X, labels)])
     rng = np.random.default_rng(1)
     Xr = rng.normal(size=(80, 3))
     price = Xr @ [1.5, -2.0, 0.5] + 10 + 0.1 * rng.normal(size=80)
-    _write_csv(d / "reg.csv", ["a", "b", "c", "price"],
+    write_csv(d / "reg.csv", ["a", "b", "c", "price"],
                [[*map(float, x), float(p)] for x, p in zip(Xr, price)])
     np.savez(d / "cls.npz", X=X.astype(np.float32), y=(np.arange(90) % 3))
     np.save(d / "X.npy", X.astype(np.float32))
@@ -140,7 +91,7 @@ def test_train_csv_classification_writes_the_run_directory(cls_run):
     assert config["model"]["hidden"] == [8] and config["data"]["target"] == "species"
     assert config["optimizer"]["name"] == "adam" and config["epochs"] == 15
     assert config["optimizer"]["lr"] == 0.05
-    rows = _read_csv(run_dir / "history.csv")
+    rows = read_csv(run_dir / "history.csv")
     assert 1 <= len(rows) <= 15 and len(rows) == metrics["epochs"]
     assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1))
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr"} <= set(rows[0])
@@ -173,9 +124,9 @@ def test_train_regression_csv(reg_run, data, tmp_path):
     # predictions come back under the target's name, in its units
     r = run(tmp_path, "predict", run_dir, "--data", data / "reg.csv", "--out", "p.csv")
     assert_ok(r)
-    rows = _read_csv(tmp_path / "p.csv")
+    rows = read_csv(tmp_path / "p.csv")
     assert list(rows[0]) == ["price"] and len(rows) == 80
-    truth = [float(row["price"]) for row in _read_csv(data / "reg.csv")]
+    truth = [float(row["price"]) for row in read_csv(data / "reg.csv")]
     pred = [float(row["price"]) for row in rows]
     assert np.corrcoef(pred, truth)[0, 1] > 0.8
     assert abs(np.mean(pred) - np.mean(truth)) < 2  # not standardised units
@@ -194,7 +145,7 @@ def test_train_parquet(tmp_path):
     assert json.loads((tmp_path / "pq" / "metrics.json").read_text())["accuracy"] >= 0.9
     r = run(tmp_path, "predict", "pq", "--data", "d.parquet", "--proba", "--out", "p.csv")
     assert_ok(r)
-    rows = _read_csv(tmp_path / "p.csv")
+    rows = read_csv(tmp_path / "p.csv")
     assert list(rows[0]) == ["prediction", "proba_cat", "proba_dog", "proba_emu"]
     assert np.mean([row["prediction"] == s for row, s in zip(rows, labels)]) >= 0.9
 
@@ -204,7 +155,7 @@ def test_train_npz_then_predict_npy(data, tmp_path):
     assert_ok(r)
     r = run(tmp_path, "predict", "npz", "--data", data / "X.npy", "--out", "p.csv")
     assert_ok(r)
-    pred = np.array([int(row["prediction"]) for row in _read_csv(tmp_path / "p.csv")])
+    pred = np.array([int(row["prediction"]) for row in read_csv(tmp_path / "p.csv")])
     assert len(pred) == 90 and np.mean(pred == np.arange(90) % 3) >= 0.9
     r = run(tmp_path, "evaluate", "npz", "--data", data / "cls.npz", "--json")
     assert_ok(r)
@@ -226,7 +177,7 @@ def test_train_options(data, tmp_path):
     assert config["seed"] == 3
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n_samples"] == 23  # ceil(0.25 * 90)
-    rows = _read_csv(run_dir / "history.csv")
+    rows = read_csv(run_dir / "history.csv")
     assert len(rows) == 6 and "val_loss" not in rows[0]  # no validation split
     lrs = [float(row["lr"]) for row in rows]
     assert lrs[0] == pytest.approx(0.05) and all(a > b for a, b in zip(lrs, lrs[1:]))
@@ -261,7 +212,7 @@ def test_train_scales_features_with_statistics_of_the_training_rows_only(tmp_pat
     y = (np.arange(n) % 2) if task == "classification" else X.sum(axis=1)
     if kind == "csv":
         label = y.astype(str) if task == "classification" else y
-        _write_csv(tmp_path / "skew.csv", ["a", "b", "c", "y"],
+        write_csv(tmp_path / "skew.csv", ["a", "b", "c", "y"],
                    [[*map(float, x), t] for x, t in zip(X, label)])
     else:
         np.savez(tmp_path / "skew.npz", X=X.astype(np.float32), y=y)
@@ -335,7 +286,7 @@ def test_predict_with_probabilities_and_original_labels(cls_run, data, tmp_path)
             "--out", "preds.csv")
     assert_ok(r)
     assert "wrote 90 predictions to preds.csv" in r.stderr
-    rows = _read_csv(tmp_path / "preds.csv")
+    rows = read_csv(tmp_path / "preds.csv")
     assert list(rows[0]) == ["prediction", "proba_cat", "proba_dog", "proba_emu"]
     assert len(rows) == 90
     _, labels = _cls_data()
@@ -354,10 +305,10 @@ def test_predict_with_probabilities_and_original_labels(cls_run, data, tmp_path)
 def test_predict_without_the_target_column(cls_run, tmp_path):
     run_dir, _ = cls_run
     X, labels = _cls_data()
-    _write_csv(tmp_path / "x.csv", ["a", "b", "c"], X[:6].tolist())
+    write_csv(tmp_path / "x.csv", ["a", "b", "c"], X[:6].tolist())
     r = run(tmp_path, "predict", run_dir, "--data", "x.csv", "--out", "p.csv")
     assert_ok(r)
-    rows = _read_csv(tmp_path / "p.csv")
+    rows = read_csv(tmp_path / "p.csv")
     assert list(rows[0]) == ["prediction"] and len(rows) == 6
     assert all(row["prediction"] in CLASSES for row in rows)
 
@@ -585,18 +536,18 @@ def bad_use(cls_run, reg_run, data, tmp_path_factory):
     d = tmp_path_factory.mktemp("use")
     X, labels = _cls_data()
     rows = [[*map(float, x), s] for x, s in zip(X[:6], labels[:6])]
-    _write_csv(d / "x.csv", ["a", "b", "c", "species"], rows)
-    _write_csv(d / "fewer.csv", ["a", "b", "species"], [r[:2] + r[3:] for r in rows])
-    _write_csv(d / "more.csv", ["a", "b", "c", "d", "species"], [r[:3] + [0.0] + r[3:]
+    write_csv(d / "x.csv", ["a", "b", "c", "species"], rows)
+    write_csv(d / "fewer.csv", ["a", "b", "species"], [r[:2] + r[3:] for r in rows])
+    write_csv(d / "more.csv", ["a", "b", "c", "d", "species"], [r[:3] + [0.0] + r[3:]
                                                                  for r in rows])
-    _write_csv(d / "renamed.csv", ["a", "b", "z", "species"], rows)
-    _write_csv(d / "reordered.csv", ["b", "a", "c", "species"], rows)
-    _write_csv(d / "newclass.csv", ["a", "b", "c", "species"],
+    write_csv(d / "renamed.csv", ["a", "b", "z", "species"], rows)
+    write_csv(d / "reordered.csv", ["b", "a", "c", "species"], rows)
+    write_csv(d / "newclass.csv", ["a", "b", "c", "species"],
                rows[:2] + [rows[2][:3] + ["yak"]] + rows[3:])
-    _write_csv(d / "target_first_nan.csv", ["species", "a", "b", "c"],
+    write_csv(d / "target_first_nan.csv", ["species", "a", "b", "c"],
                [[r[3], r[0], "nan" if i == 1 else r[1], r[2]] for i, r in enumerate(rows)])
-    _write_csv(d / "no_target.csv", ["a", "b", "c"], [r[:3] for r in rows])
-    _write_csv(d / "text_in_b.csv", ["a", "b", "c"],
+    write_csv(d / "no_target.csv", ["a", "b", "c"], [r[:3] for r in rows])
+    write_csv(d / "text_in_b.csv", ["a", "b", "c"],
                [[r[0], "oops" if i == 1 else r[1], r[2]] for i, r in enumerate(rows)])
     np.save(d / "X.npy", X[:6].astype(np.float32))
     shutil.copy(data / "reg.csv", d / "reg.csv")

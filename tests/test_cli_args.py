@@ -6,6 +6,7 @@ import io
 import os
 
 import pytest
+from helpers import write_csv
 
 from chainrule import cli
 
@@ -76,10 +77,8 @@ def test_bad_arguments_are_refused_before_a_run_directory_exists(tmp_path, monke
 def run_dir(tmp_path_factory):
     pytest.importorskip("safetensors")
     d = tmp_path_factory.mktemp("predict")
-    with open(d / "data.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["a", "b", "label"])
-        w.writerows([[i % 7, (i * 3) % 5, "yes" if i % 2 else "no"] for i in range(60)])
+    write_csv(d / "data.csv", ["a", "b", "label"],
+              [[i % 7, (i * 3) % 5, "yes" if i % 2 else "no"] for i in range(60)])
     assert cli.main(["train", "--data", str(d / "data.csv"), "--target", "label", "--hidden",
                      "4", "--epochs", "2", "--quiet", "--out", str(d / "run")]) == 0
     return d

@@ -1,12 +1,11 @@
 """``chainrule train --model cnn``: images from .npz, digits as 1x8x8, CSV rows need --input-shape;
 the run predicts, evaluates and resumes like an MLP run; bad shapes exit with code 2."""
 
-import csv
 import json
 
 import numpy as np
 import pytest
-from test_cli import assert_bad_input, assert_ok, run, run_many
+from helpers import assert_bad_input, assert_ok, run, run_many, write_csv
 
 import chainrule as cr
 
@@ -20,11 +19,9 @@ def images(tmp_path_factory):
     X = r.normal(size=(90, 6, 6)).astype(np.float32)
     y = (X[:, :3].mean(axis=(1, 2)) > X[:, 3:].mean(axis=(1, 2))).astype(np.int64)
     np.savez(d / "img.npz", X=X, y=y)
-    with open(d / "img.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([f"p{i}" for i in range(36)] + ["label"])
-        for row, label in zip(X.reshape(90, -1), y):
-            w.writerow([f"{v:.6f}" for v in row] + [int(label)])
+    write_csv(d / "img.csv", [f"p{i}" for i in range(36)] + ["label"],
+              ([f"{v:.6f}" for v in row] + [int(label)]
+               for row, label in zip(X.reshape(90, -1), y)))
     return d
 
 

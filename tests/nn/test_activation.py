@@ -4,26 +4,12 @@ import math
 
 import numpy as np
 import pytest
-from helpers import check_op, host, nonzero, uniform
+from helpers import check_op, host, nonzero, np_log_softmax, np_sigmoid, np_softmax, uniform
 
 import chainrule as cr
 from chainrule import nn
 
 _erf = np.vectorize(math.erf)
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def _log_softmax(x, axis):
-    z = x - x.max(axis=axis, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 CASES = [
@@ -35,12 +21,12 @@ CASES = [
     ("gelu", nn.GELU(), lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
     ("gelu_tanh", nn.GELU("tanh"),
      lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
-    ("sigmoid", nn.Sigmoid(), _sigmoid),
+    ("sigmoid", nn.Sigmoid(), np_sigmoid),
     ("tanh", nn.Tanh(), np.tanh),
-    ("softmax", nn.Softmax(dim=-1), lambda x: _softmax(x, -1)),
-    ("softmax_dim0", nn.Softmax(dim=0), lambda x: _softmax(x, 0)),
-    ("log_softmax", nn.LogSoftmax(dim=-1), lambda x: _log_softmax(x, -1)),
-    ("log_softmax_dim1", nn.LogSoftmax(dim=1), lambda x: _log_softmax(x, 1)),
+    ("softmax", nn.Softmax(dim=-1), lambda x: np_softmax(x, -1)),
+    ("softmax_dim0", nn.Softmax(dim=0), lambda x: np_softmax(x, 0)),
+    ("log_softmax", nn.LogSoftmax(dim=-1), lambda x: np_log_softmax(x, -1)),
+    ("log_softmax_dim1", nn.LogSoftmax(dim=1), lambda x: np_log_softmax(x, 1)),
 ]
 
 
@@ -66,17 +52,17 @@ def test_softmax_rows_sum_to_one_and_are_stable():
     p = nn.Softmax()(cr.tensor(x)).numpy()
     assert np.all(np.isfinite(p))
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(p[0], _softmax(np.array([0.0, 1.0, 2.0]), -1), rtol=1e-12)
+    np.testing.assert_allclose(p[0], np_softmax(np.array([0.0, 1.0, 2.0]), -1), rtol=1e-12)
     np.testing.assert_allclose(p[1], 1 / 3, rtol=1e-12)
     lp = nn.LogSoftmax()(cr.tensor(x)).numpy()
     assert np.all(np.isfinite(lp))
-    np.testing.assert_allclose(lp, _log_softmax(x, -1), rtol=1e-12)
+    np.testing.assert_allclose(lp, np_log_softmax(x, -1), rtol=1e-12)
 
 
 def test_sigmoid_and_tanh_saturate_without_overflow():
     x = cr.tensor(np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0]), requires_grad=True)
     s = nn.Sigmoid()(x)
-    np.testing.assert_allclose(s.numpy(), [0.0, _sigmoid(-40.0), 0.5, _sigmoid(40.0), 1.0],
+    np.testing.assert_allclose(s.numpy(), [0.0, np_sigmoid(-40.0), 0.5, np_sigmoid(40.0), 1.0],
                                rtol=1e-12, atol=0)
     s.sum().backward()
     assert np.all(np.isfinite(host(x.grad)))

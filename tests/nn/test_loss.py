@@ -3,42 +3,22 @@ sample weights."""
 
 import numpy as np
 import pytest
-from helpers import check_op, host, positive, rng, uniform
+from helpers import (
+    check_op,
+    host,
+    np_cross_entropy,
+    np_log_softmax,
+    np_reduce,
+    np_sigmoid,
+    positive,
+    rng,
+    uniform,
+)
 
 import chainrule as cr
 from chainrule import nn
 
 REDUCTIONS = ["mean", "sum", "none"]
-
-
-def _reduce(per, reduction, denom=None):
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return per.sum()
-    return per.sum() / (per.size if denom is None else denom)
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def _np_cross_entropy(z, t, reduction, weight=None, label_smoothing=0.0):
-    """PyTorch's definition: loss_i = -sum_c w_c q_ic log p_ic; 'mean' over sum_i w_{t_i}."""
-    n, c = z.shape
-    w = np.ones(c) if weight is None else weight
-    if t.dtype.kind == "i":
-        q = np.eye(c)[t] * (1 - label_smoothing) + label_smoothing / c
-        denom = w[t].sum()
-    else:
-        q = t * (1 - label_smoothing) + label_smoothing / c
-        denom = n
-    return _reduce(-(w * q * _log_softmax(z)).sum(axis=1), reduction, denom)
 
 
 TARGET = uniform((4, 3), seed=10)
@@ -48,13 +28,13 @@ TARGET = uniform((4, 3), seed=10)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_mse_loss(reduction):
     check_op(lambda x: nn.MSELoss(reduction)(x, TARGET),
-             lambda x: _reduce((x - TARGET) ** 2, reduction), (4, 3))
+             lambda x: np_reduce((x - TARGET) ** 2, reduction), (4, 3))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_mse_loss_half(reduction):
     check_op(lambda x: nn.MSELoss(reduction, half=True)(x, TARGET),
-             lambda x: _reduce(0.5 * (x - TARGET) ** 2, reduction), (4, 3))
+             lambda x: np_reduce(0.5 * (x - TARGET) ** 2, reduction), (4, 3))
 
 
 def test_mse_half_is_the_lectures_error_and_its_gradient_is_y_minus_t():
@@ -87,7 +67,7 @@ def test_l1_loss(reduction):
     # Inputs 0.5 away from the target at least: no kink under the finite differences.
     x = TARGET + np.where(uniform((4, 3), seed=3) > 0, 1.0, -1.0) * positive((4, 3), seed=4)
     check_op(lambda x: nn.L1Loss(reduction)(x, TARGET),
-             lambda x: _reduce(np.abs(x - TARGET), reduction), inputs=[x])
+             lambda x: np_reduce(np.abs(x - TARGET), reduction), inputs=[x])
 
 
 @pytest.mark.parametrize("delta", [1.0, 0.5])
@@ -98,7 +78,7 @@ def test_huber_loss(reduction, delta):
 
     def ref(x):
         d = np.abs(x - TARGET)
-        return _reduce(np.where(d < delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
+        return np_reduce(np.where(d < delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
 
     check_op(lambda x: nn.HuberLoss(reduction, delta=delta)(x, TARGET), ref, inputs=[x])
 
@@ -115,7 +95,7 @@ def test_bce_loss(reduction, weighted):
 
     def ref(p):
         per = -(BIN_T * np.log(p) + (1 - BIN_T) * np.log(1 - p))
-        return _reduce(per * (1 if w is None else w), reduction)
+        return np_reduce(per * (1 if w is None else w), reduction)
 
     check_op(lambda p: nn.BCELoss(weight=w, reduction=reduction)(p, BIN_T), ref,
              inputs=[uniform((5, 2), 0.05, 0.95, seed=5)])
@@ -133,10 +113,10 @@ def test_bce_with_logits_loss(reduction, weighted, pos_weight):
     w = BIN_W if weighted else None
 
     def ref(x):
-        p = _sigmoid(x)
+        p = np_sigmoid(x)
         pw = 1 if pos_weight is None else pos_weight
         per = -(pw * BIN_T * np.log(p) + (1 - BIN_T) * np.log(1 - p))
-        return _reduce(per * (1 if w is None else w), reduction)
+        return np_reduce(per * (1 if w is None else w), reduction)
 
     check_op(lambda x: nn.BCEWithLogitsLoss(weight=w, reduction=reduction,
                                             pos_weight=pos_weight)(x, BIN_T),
@@ -154,7 +134,7 @@ def test_bce_with_logits_equals_sigmoid_then_bce():
     la.backward()
     lb.backward()
     np.testing.assert_allclose(a.grad, b.grad, rtol=1e-10)
-    np.testing.assert_allclose(a.grad, (_sigmoid(x) - t) / 8, rtol=1e-12)  # (p - y) / n
+    np.testing.assert_allclose(a.grad, (np_sigmoid(x) - t) / 8, rtol=1e-12)  # (p - y) / n
 
 
 def test_bce_with_logits_is_stable_for_huge_logits():
@@ -177,7 +157,7 @@ def test_cross_entropy_loss_class_indices(reduction, weighted, smoothing):
     w = CE_W if weighted else None
     check_op(lambda z: nn.CrossEntropyLoss(weight=w, reduction=reduction,
                                            label_smoothing=smoothing)(z, CE_T),
-             lambda z: _np_cross_entropy(z, CE_T, reduction, w, smoothing), (5, 4))
+             lambda z: np_cross_entropy(z, CE_T, reduction, w, smoothing), (5, 4))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -185,14 +165,14 @@ def test_cross_entropy_loss_probability_targets(reduction):
     e = np.exp(rng(6).normal(size=(5, 4)))
     t = e / e.sum(axis=1, keepdims=True)
     check_op(lambda z: nn.CrossEntropyLoss(reduction=reduction, label_smoothing=0.1)(z, t),
-             lambda z: _np_cross_entropy(z, t, reduction, label_smoothing=0.1), (5, 4))
+             lambda z: np_cross_entropy(z, t, reduction, label_smoothing=0.1), (5, 4))
 
 
 def test_cross_entropy_gradient_is_p_minus_y_over_n():
     z = rng(7).normal(size=(5, 4))
     zt = cr.tensor(z, requires_grad=True)
     nn.CrossEntropyLoss()(zt, CE_T).backward()
-    p = np.exp(_log_softmax(z))
+    p = np.exp(np_log_softmax(z))
     np.testing.assert_allclose(zt.grad, (p - np.eye(4)[CE_T]) / 5, rtol=1e-12, atol=1e-15)
 
 
@@ -219,7 +199,7 @@ def test_nll_loss(reduction, weighted):
     def ref(logp):
         ww = np.ones(4) if w is None else w
         per = -logp[np.arange(5), CE_T] * ww[CE_T]
-        return _reduce(per, reduction, ww[CE_T].sum())
+        return np_reduce(per, reduction, ww[CE_T].sum())
 
     check_op(lambda lp: nn.NLLLoss(weight=w, reduction=reduction)(lp, CE_T), ref, (5, 4))
 
@@ -268,7 +248,7 @@ def _sample_weight_input(shape):
     if shape == "prob":
         return uniform((5, 2), 0.1, 0.9, seed=24)
     if shape == "logp":
-        return _log_softmax(rng(25).normal(size=(5, 4)))
+        return np_log_softmax(rng(25).normal(size=(5, 4)))
     return rng(26).normal(size=shape)
 
 
@@ -295,7 +275,7 @@ def test_sample_weight_none_reduction_scales_each_sample():
     np.testing.assert_allclose(out.numpy(), w[:, None] * (x - t) ** 2, rtol=1e-12)
     ce = nn.CrossEntropyLoss(reduction="none")(cr.tensor(x), np.array([0, 1, 2, 0, 1]),
                                                sample_weight=cr.tensor(w))
-    np.testing.assert_allclose(ce.numpy(), w * -_log_softmax(x)[np.arange(5), [0, 1, 2, 0, 1]],
+    np.testing.assert_allclose(ce.numpy(), w * -np_log_softmax(x)[np.arange(5), [0, 1, 2, 0, 1]],
                                rtol=1e-12)
 
 

@@ -4,11 +4,11 @@ One small run per kind the CLI makes (softmax and one-vs-all over three string c
 binary, regression), each trained for a few epochs in-process.
 """
 
-import csv
 import sys
 
 import numpy as np
 import pytest
+from helpers import read_csv, write_csv
 
 import chainrule as cr
 from chainrule import cli
@@ -28,18 +28,6 @@ KINDS = {
 }
 
 
-def _write(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-def _read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """{kind: (run_dir, data_file)}: the CLI's runs on raw (unscaled) features."""
@@ -49,16 +37,16 @@ def runs(tmp_path_factory):
     z = (X[:, 0] - 100) / 30 + (X[:, 1] + 3) / 2 + 0.3 * rng.normal(size=120)
     k = np.digitize(z, np.quantile(z, [1 / 3, 2 / 3]))
     species = np.array(["cat", "dog", "emu"])[k]
-    _write(d / "cls.csv", ["a", "b", "c", "species"], [[*x, s] for x, s in zip(X, species)])
-    _write(d / "bin.csv", ["a", "b", "c", "answer"],
+    write_csv(d / "cls.csv", ["a", "b", "c", "species"], [[*x, s] for x, s in zip(X, species)])
+    write_csv(d / "bin.csv", ["a", "b", "c", "answer"],
            [[*x, "yes" if s == "dog" else "no"] for x, s in zip(X, species)])
     price = X @ [2.0, -30.0, 100.0] + 5 * rng.normal(size=120)
-    _write(d / "reg.csv", ["a", "b", "c", "price"], [[*x, p] for x, p in zip(X, price)])
+    write_csv(d / "reg.csv", ["a", "b", "c", "price"], [[*x, p] for x, p in zip(X, price)])
     color = np.where(X[:, 0] > 100, "red", "blue").astype(object)
     color[::11], color[5::13] = "", "NA"  # missing cells, as chainrule reads them
     a = np.array([f"{v:.4f}" for v in X[:, 0]], dtype=object)
     a[3::10] = "NA"
-    _write(d / "mixed.csv", ["a", "color", "b", "species"],
+    write_csv(d / "mixed.csv", ["a", "color", "b", "species"],
            [[a[i], color[i], X[i, 1], species[i]] for i in range(len(X))])
     np.savez(d / "cls.npz", X=X.astype(np.float32), y=k)
     out = {}
@@ -83,7 +71,7 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
         X = np.load(data)["X"]
         rows = None
     else:
-        rows = _read(data)
+        rows = read_csv(data)
     # batch sizes 1, 7 and all 120 rows, as raw feature rows
     for n in (1, 7, 120):
         if rows is None:
@@ -91,11 +79,11 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
             np.save(sub, X[:n])
         else:
             sub = tmp_path / f"rows{n}.csv"
-            _write(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
+            write_csv(sub, list(rows[0]), [list(r.values()) for r in rows[:n]])
         args = ["--proba"] if kind != "regression" else []
         assert cli.main(["predict", str(run_dir), "--data", str(sub), *args,
                          "--out", str(tmp_path / "pred.csv"), "--force"]) == 0
-        pred = _read(tmp_path / "pred.csv")
+        pred = read_csv(tmp_path / "pred.csv")
         feeds = {"features": X[:n]} if rows is None else _feeds(sess, rows[:n])
         got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         if kind == "regression":

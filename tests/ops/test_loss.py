@@ -2,7 +2,17 @@
 
 import numpy as np
 import pytest
-from helpers import check_op, host, rng, shapes, uniform
+from helpers import (
+    check_op,
+    host,
+    np_cross_entropy,
+    np_log_softmax,
+    np_reduce,
+    np_sigmoid,
+    rng,
+    shapes,
+    uniform,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,37 +24,6 @@ REDUCTIONS = ["mean", "sum", "none"]
 reductions = st.sampled_from(REDUCTIONS)
 batch = st.integers(1, 4)
 classes = st.integers(1, 5)
-
-
-def _reduce(per, reduction, denom=None):
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return per.sum()
-    return per.sum() / (per.size if denom is None else denom)
-
-
-def _np_log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _np_cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
-    """PyTorch's definition, written out: loss_i = -sum_c w_c q_ic log p_ic."""
-    n, c = z.shape
-    w = np.ones(c) if weight is None else weight
-    if t.dtype.kind == "i":
-        q = np.eye(c)[t] * (1 - label_smoothing) + label_smoothing / c
-        denom = w[t].sum()
-    else:
-        q = t * (1 - label_smoothing) + label_smoothing / c
-        denom = n
-    per = -(w * q * _np_log_softmax(z)).sum(axis=1)
-    return _reduce(per, reduction, denom)
 
 
 def _probabilities(n, c, seed):
@@ -59,7 +38,7 @@ def test_cross_entropy_class_indices(n, c, reduction, weighted, smoothing):
     w = rng(2).uniform(0.5, 2.0, c) if weighted else None
     check_op(lambda z: F.cross_entropy(z, t, weight=w, reduction=reduction,
                                        label_smoothing=smoothing),
-             lambda z: _np_cross_entropy(z, t, reduction, w, smoothing), (n, c))
+             lambda z: np_cross_entropy(z, t, reduction, w, smoothing), (n, c))
 
 
 @given(batch, classes, reductions, st.booleans(), st.sampled_from([0.0, 0.2]))
@@ -68,7 +47,7 @@ def test_cross_entropy_probability_targets(n, c, reduction, weighted, smoothing)
     w = rng(2).uniform(0.5, 2.0, c) if weighted else None
     check_op(lambda z: F.cross_entropy(z, t, weight=w, reduction=reduction,
                                        label_smoothing=smoothing),
-             lambda z: _np_cross_entropy(z, t, reduction, w, smoothing), (n, c))
+             lambda z: np_cross_entropy(z, t, reduction, w, smoothing), (n, c))
 
 
 def test_cross_entropy_known_value():
@@ -101,7 +80,7 @@ def test_cross_entropy_gradient_is_p_minus_onehot_over_n(n, c):
     t = rng(7).integers(0, c, n)
     x = cr.tensor(z, requires_grad=True)
     F.cross_entropy(x, t).backward()
-    p = np.exp(_np_log_softmax(z))
+    p = np.exp(np_log_softmax(z))
     np.testing.assert_allclose(x.grad, (p - np.eye(c)[t]) / n, rtol=1e-12, atol=1e-15)
     # and the unfused graph agrees
     x2 = cr.tensor(z, requires_grad=True)
@@ -118,7 +97,7 @@ def test_cross_entropy_extreme_logits_are_finite(reduction):
     loss.backward(np.ones(loss.shape, dtype=np.float32))
     assert np.all(np.isfinite(loss.numpy())) and np.all(np.isfinite(host(x.grad)))
     per = [2e4, 0.0, 2e4 + np.log(2.0)]
-    np.testing.assert_allclose(loss.numpy(), _reduce(np.array(per), reduction), rtol=1e-6)
+    np.testing.assert_allclose(loss.numpy(), np_reduce(np.array(per), reduction), rtol=1e-6)
     # probability targets and label smoothing take the other branch
     x = cr.tensor(z, requires_grad=True)
     F.cross_entropy(x, np.eye(3)[t], label_smoothing=0.1).backward()
@@ -157,7 +136,7 @@ def test_nll_loss(n, c, reduction, weighted):
 
     def ref(logp):
         ww = np.ones(c) if w is None else w
-        return _reduce(-logp[np.arange(n), t] * ww[t], reduction, ww[t].sum())
+        return np_reduce(-logp[np.arange(n), t] * ww[t], reduction, ww[t].sum())
 
     check_op(lambda x: F.nll_loss(x, t, weight=w, reduction=reduction), ref, (n, c))
 
@@ -170,10 +149,10 @@ def test_nll_loss_rejects_float_target():
 # ---------------------------------------------------------------- binary cross-entropy
 def _np_bce_logits(x, t, reduction="mean", weight=None, pos_weight=None):
     pw = 1.0 if pos_weight is None else pos_weight
-    per = -(pw * t * np.log(_sigmoid(x)) + (1 - t) * np.log(1 - _sigmoid(x)))
+    per = -(pw * t * np.log(np_sigmoid(x)) + (1 - t) * np.log(1 - np_sigmoid(x)))
     if weight is not None:
         per = per * weight
-    return _reduce(per, reduction)
+    return np_reduce(per, reduction)
 
 
 @given(batch, classes, reductions, st.booleans(), st.booleans())
@@ -205,7 +184,7 @@ def test_bce_with_logits_equals_bce_of_sigmoid_and_gradient_is_p_minus_y(shape):
     unfused.backward()
     np.testing.assert_allclose(fused.item(), unfused.item(), rtol=1e-12)
     n = z.size
-    np.testing.assert_allclose(x.grad, (_sigmoid(z) - y) / n, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(x.grad, (np_sigmoid(z) - y) / n, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(x2.grad, x.grad, rtol=1e-9, atol=1e-15)
 
 
@@ -217,7 +196,7 @@ def test_logistic_regression_gradient_matches_the_lecture():
     w = cr.tensor(r.normal(size=3), requires_grad=True)
     b = cr.tensor(np.array(0.3), requires_grad=True)
     F.binary_cross_entropy_with_logits(cr.tensor(X) @ w + b, y).backward()
-    h = _sigmoid(X @ w.numpy() + 0.3)
+    h = np_sigmoid(X @ w.numpy() + 0.3)
     np.testing.assert_allclose(w.grad, X.T @ (h - y) / 20, rtol=1e-12)
     np.testing.assert_allclose(b.grad, (h - y).sum() / 20, rtol=1e-12)
     # through the probability form as well
@@ -236,7 +215,7 @@ def test_bce_with_logits_extreme_logits_are_finite(reduction):
     loss.backward(np.ones(loss.shape, dtype=np.float32))
     assert np.all(np.isfinite(loss.numpy())) and np.all(np.isfinite(host(x.grad)))
     per = np.array([0.0, 1e4, 2e4, 0.0])
-    np.testing.assert_allclose(loss.numpy(), _reduce(per, reduction), rtol=1e-6)
+    np.testing.assert_allclose(loss.numpy(), np_reduce(per, reduction), rtol=1e-6)
     scale = 1.0 if reduction != "mean" else 0.25
     np.testing.assert_allclose(x.grad, np.array([0.0, 1.0, -2.0, 0.0]) * scale, atol=1e-7)
 
@@ -248,7 +227,7 @@ def test_bce(n, c, reduction, weighted):
 
     def ref(p):
         per = -(t * np.log(p) + (1 - t) * np.log(1 - p))
-        return _reduce(per if w is None else per * w, reduction)
+        return np_reduce(per if w is None else per * w, reduction)
 
     check_op(lambda p: F.binary_cross_entropy(p, t, weight=w, reduction=reduction), ref,
              (n, c), make=lambda s, seed: rng(seed).uniform(0.05, 0.95, s))
@@ -276,7 +255,7 @@ def test_mse_loss(shape, reduction, half):
     t = uniform(shape, seed=9)
     c = 0.5 if half else 1.0
     check_op(lambda x: F.mse_loss(x, t, reduction=reduction, half=half),
-             lambda x: _reduce(c * (x - t) ** 2, reduction), shape)
+             lambda x: np_reduce(c * (x - t) ** 2, reduction), shape)
 
 
 def test_mse_half_gradient_is_exactly_y_minus_t():
@@ -313,7 +292,7 @@ def _away_from(t, gaps, seed):
 def test_l1_loss(shape, reduction):
     t = uniform(shape, seed=10)
     check_op(lambda x: F.l1_loss(x, t, reduction=reduction),
-             lambda x: _reduce(np.abs(x - t), reduction), inputs=[_away_from(t, [], 11)])
+             lambda x: np_reduce(np.abs(x - t), reduction), inputs=[_away_from(t, [], 11)])
 
 
 @given(shapes(), reductions, st.sampled_from([1.0, 0.5]))
@@ -322,7 +301,7 @@ def test_huber_loss(shape, reduction, delta):
 
     def ref(x):
         d = np.abs(x - t)
-        return _reduce(np.where(d < delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
+        return np_reduce(np.where(d < delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
 
     check_op(lambda x: F.huber_loss(x, t, reduction=reduction, delta=delta), ref,
              inputs=[_away_from(t, [delta], 13)])

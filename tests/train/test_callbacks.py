@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
+from helpers import assert_weights_equal, linear_data, weights_of
+from numpy.testing import assert_allclose
 
 import chainrule as cr
 from chainrule.optim import lr_scheduler
@@ -30,23 +31,6 @@ def _blobs(n=48, seed=0):
     return (centres[y] + rng.normal(scale=0.8, size=(n, 2))).astype(np.float32), y
 
 
-def _linear(n=40, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 3)).astype(np.float32)
-    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.1 * rng.normal(size=n)
-    return X, y.astype(np.float32).reshape(-1, 1)
-
-
-def _weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
-
-
-def _assert_weights_equal(model, expected):
-    got = model.state_dict()
-    for k in expected:
-        assert_array_equal(got[k], expected[k], err_msg=k)
-
-
 class _Script(Callback):
     """Overwrites the monitored value with a script (so the best epoch is known) and
     snapshots the weights at every epoch end. Put it before EarlyStopping."""
@@ -57,7 +41,7 @@ class _Script(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if self.key is not None:
             logs[self.key] = self.values[epoch]
-        self.snapshots.append(_weights(trainer.model))
+        self.snapshots.append(weights_of(trainer.model))
 
 
 def _classifier_trainer(callbacks, lr=0.2, **kwargs):
@@ -78,12 +62,12 @@ def test_early_stopping_on_val_loss_restores_the_best_epoch():
     assert h.epochs == 6  # best at epoch 3, then 3 epochs without improvement
     assert es.best == 0.5 and es.best_epoch == 2 and es.stopped_epoch == 5
     assert "val_loss" in trainer.stop_reason and "epoch 3" in trainer.stop_reason
-    _assert_weights_equal(trainer.model, script.snapshots[2])
+    assert_weights_equal(trainer.model, script.snapshots[2])
     assert not np.array_equal(script.snapshots[2]["weight"], script.snapshots[5]["weight"])
 
 
 def test_early_stopping_restores_best_weights_when_training_diverges():
-    X, y = _linear()
+    X, y = linear_data(noise=0.1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     opt = cr.optim.SGD(model.parameters(), lr=0.05)
@@ -101,7 +85,7 @@ def test_early_stopping_restores_best_weights_when_training_diverges():
     assert es.best_epoch == 3  # loss fell every epoch until the explosion
     assert 5 <= len(script.snapshots) < 50  # it went on after the best epoch, then diverged
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
-    _assert_weights_equal(model, script.snapshots[3])
+    assert_weights_equal(model, script.snapshots[3])
 
 
 def test_early_stopping_restores_even_without_stopping_early():
@@ -111,7 +95,7 @@ def test_early_stopping_restores_even_without_stopping_early():
     trainer = _classifier_trainer([script, es])
     h = trainer.fit((X, y), (X, y), epochs=4, batch_size=16, seed=0)
     assert h.epochs == 4 and trainer.stop_reason is None
-    _assert_weights_equal(trainer.model, script.snapshots[1])
+    assert_weights_equal(trainer.model, script.snapshots[1])
 
 
 def test_early_stopping_without_restore_keeps_the_last_weights():
@@ -121,7 +105,7 @@ def test_early_stopping_without_restore_keeps_the_last_weights():
     trainer = _classifier_trainer([script, es])
     trainer.fit((X, y), (X, y), epochs=4, batch_size=16, seed=0)
     assert es.best_weights is None
-    _assert_weights_equal(trainer.model, script.snapshots[-1])
+    assert_weights_equal(trainer.model, script.snapshots[-1])
 
 
 def test_early_stopping_maximises_accuracy_and_honours_min_delta():
@@ -133,7 +117,7 @@ def test_early_stopping_maximises_accuracy_and_honours_min_delta():
     # 0.7 improves on 0.5 by 0.2; 0.75 and 0.79 do not improve on 0.7 by min_delta
     assert es.best == 0.7 and es.best_epoch == 1
     assert h.epochs == 5
-    _assert_weights_equal(trainer.model, script.snapshots[1])
+    assert_weights_equal(trainer.model, script.snapshots[1])
 
 
 def test_early_stopping_mode_min_on_a_custom_metric():
@@ -180,13 +164,13 @@ def test_early_stopping_on_real_validation_loss():
     assert h.epochs < 30
     best = int(np.argmin(h["val_loss"]))
     assert es.best_epoch == best and h.epochs == best + 3
-    _assert_weights_equal(trainer.model, script.snapshots[best])
+    assert_weights_equal(trainer.model, script.snapshots[best])
     assert_allclose(trainer.evaluate((X, (y + 1) % 3))["loss"], h["val_loss"][best], rtol=1e-6)
 
 
 # ------------------------------------------------------------------ LR schedulers
 def _schedule_run(interval, use_callback=False, epochs=3):
-    X, y = _linear(40)
+    X, y = linear_data(40, noise=0.1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
@@ -231,8 +215,8 @@ def test_scheduler_callback_rejects_unknown_interval():
 
 
 def test_reduce_lr_on_plateau_gets_the_validation_loss():
-    X, y = _linear(40)
-    Xv, yv = _linear(20, seed=1)
+    X, y = linear_data(40, noise=0.1)
+    Xv, yv = linear_data(20, seed=1, noise=0.1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     opt = cr.optim.SGD(model.parameters(), lr=0.05)
@@ -248,7 +232,7 @@ def test_reduce_lr_on_plateau_gets_the_validation_loss():
 
 
 def test_reduce_lr_on_plateau_cuts_the_lr_when_stuck():
-    X, y = _linear(40)
+    X, y = linear_data(40, noise=0.1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     opt = cr.optim.SGD(model.parameters(), lr=1e-7)  # too small to improve the loss by 1e-4
@@ -260,7 +244,7 @@ def test_reduce_lr_on_plateau_cuts_the_lr_when_stuck():
 
 
 def test_reduce_lr_on_plateau_uses_training_loss_without_validation():
-    X, y = _linear(40)
+    X, y = linear_data(40, noise=0.1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     opt = cr.optim.SGD(model.parameters(), lr=0.05)

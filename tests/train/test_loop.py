@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import assert_weights_equal, linear_data, weights_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import chainrule as cr
@@ -31,25 +32,6 @@ def _blobs(n=60, k=3, seed=0):
                         np.sin(2 * np.pi * np.arange(k) / k)], axis=1) * 3
     X = centres[y] + rng.normal(scale=0.5, size=(n, 2))
     return X.astype(np.float32), y.astype(np.int64)
-
-
-def _linear(n=40, seed=0):
-    """y = X @ [1, -2, 0.5] + 0.3 + noise, y of shape (n, 1)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 3)).astype(np.float32)
-    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.05 * rng.normal(size=n)
-    return X, y.astype(np.float32).reshape(-1, 1)
-
-
-def _weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
-
-
-def _assert_weights_equal(model, expected):
-    got = model.state_dict()
-    assert got.keys() == expected.keys()
-    for k in got:
-        assert_array_equal(got[k], expected[k], err_msg=k)
 
 
 # ------------------------------------------------------------------ History
@@ -83,7 +65,7 @@ def test_history_classification_with_validation():
 
 
 def test_history_regression_keys():
-    X, y = _linear()
+    X, y = linear_data()
     cr.manual_seed(0)
     model = nn.MLP(3, [4], 1)
     h = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=0.05),
@@ -95,7 +77,7 @@ def test_history_regression_keys():
 
 
 def test_fit_function_with_a_plain_loss():
-    X, y = _linear()
+    X, y = linear_data()
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     h = fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y),
@@ -105,7 +87,7 @@ def test_fit_function_with_a_plain_loss():
 
 
 def test_fit_accepts_a_dataloader():
-    X, y = _linear()
+    X, y = linear_data()
     loader = cr.data.DataLoader(cr.data.ArrayDataset(X, y), batch_size=16, seed=0)
     model = cr.nn.Linear(3, 1)
     steps = []
@@ -116,7 +98,7 @@ def test_fit_accepts_a_dataloader():
 
 # ------------------------------------------------------------------ full-batch GD
 def test_full_batch_gradient_descent_matches_numpy():
-    X, y = _linear()
+    X, y = linear_data()
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     w = model.weight.numpy().astype(np.float64).ravel().copy()
@@ -152,7 +134,7 @@ def _sklearn_stop_epoch(values, tol, n_iter_no_change):
 
 
 def test_convergence_on_training_loss_stops_early_and_says_why():
-    X, y = _linear()
+    X, y = linear_data()
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
@@ -169,8 +151,8 @@ def test_convergence_on_training_loss_stops_early_and_says_why():
 
 
 def test_convergence_monitors_validation_loss_when_there_is_one():
-    X, y = _linear()
-    Xv, yv = _linear(20, seed=1)
+    X, y = linear_data()
+    Xv, yv = linear_data(20, seed=1)
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
     trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
@@ -182,7 +164,7 @@ def test_convergence_monitors_validation_loss_when_there_is_one():
 
 
 def test_no_tol_runs_every_epoch(capsys):
-    X, y = _linear()
+    X, y = linear_data()
     model = cr.nn.Linear(3, 1)
     trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1))
     h = trainer.fit((X, y), epochs=40, batch_size=None)
@@ -190,7 +172,7 @@ def test_no_tol_runs_every_epoch(capsys):
 
 
 def test_stop_message_printed_when_verbose(capsys):
-    X, y = _linear()
+    X, y = linear_data()
     model = cr.nn.Linear(3, 1)
     trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
                       tol=1.0, n_iter_no_change=1, verbose=1)
@@ -226,7 +208,7 @@ def _train_linear_softmax(data, epochs=5, class_weight=None, lr=0.5):
     trainer = Trainer(model, optimizer=cr.optim.SGD(model.parameters(), lr=lr),
                       head=SoftmaxHead(3), class_weight=class_weight)
     h = trainer.fit(data, epochs=epochs, batch_size=None)
-    return _weights(model), h, trainer
+    return weights_of(model), h, trainer
 
 
 def _assert_same_weights(a, b):
@@ -313,7 +295,7 @@ def test_weighted_validation_loss():
 
 # ------------------------------------------------------------------ NaN / divergence guard
 def _exploding_regression():
-    X, y = _linear(32)
+    X, y = linear_data(32)
     return X * 10, y * 10
 
 
@@ -324,7 +306,7 @@ def test_loss_overflow_stops_naming_the_step_with_finite_weights():
     snapshots = {}
 
     def snap(trainer, step, logs):
-        snapshots[step] = _weights(trainer.model)
+        snapshots[step] = weights_of(trainer.model)
 
     # the overflow is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
@@ -336,7 +318,7 @@ def test_loss_overflow_stops_naming_the_step_with_finite_weights():
     assert f"epoch {last + 1}, step {last + 1}" in msg
     assert "last finite" in msg and "learning rate" in msg
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
-    _assert_weights_equal(model, snapshots[last])
+    assert_weights_equal(model, snapshots[last])
 
 
 def test_update_that_overflows_the_weights_stops_at_that_step():
@@ -355,7 +337,7 @@ def test_update_that_overflows_the_weights_stops_at_that_step():
 
 
 def test_nan_gradient_with_a_finite_loss_is_caught():
-    X, y = _linear()
+    X, y = linear_data()
 
     def loss_fn(out, target):  # sqrt'(0) is infinite: a finite loss with NaN gradients
         return F.mse_loss(out, target) + (out * 0).sqrt().sum()
@@ -367,15 +349,15 @@ def test_nan_gradient_with_a_finite_loss_is_caught():
 
     def snap(trainer, step, logs):
         steps.append(step)
-        good.update(_weights(trainer.model))
+        good.update(weights_of(trainer.model))
 
-    good.update(_weights(model))
+    good.update(weights_of(model))
     # sqrt(0)'s infinite slope is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged, match="step 1"), np.errstate(all="ignore"):
         fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2,
             batch_size=8, callbacks=[LambdaCallback(on_batch_end=snap)])
     assert steps == []
-    _assert_weights_equal(model, good)
+    assert_weights_equal(model, good)
 
 
 def test_training_diverged_is_a_chainrule_error():
