@@ -48,3 +48,18 @@ def test_mkdocs_build_strict(tmp_path):
     cli = (site / "cli" / "index.html").read_text()
     assert "--checkpoint-every" in cli                        # generated from the parser
     assert not (site / "hooks.py").exists()
+
+
+def test_readme_layout_lists_every_module_and_subpackage():
+    # README "Development": the package tree, one line per top-level module and per
+    # subpackage (train/metrics/ too), and nothing that is not there.
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("      chainrule/\n"):]
+    block = block[:block.index("\n\n")]
+    listed = {line.split()[0] for line in block.splitlines()[1:] if line[8:9].strip()}
+    package = ROOT / "chainrule"
+    present = {p.name for p in package.glob("*.py")}
+    present |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()}
+    present |= {f"{p.parent.name}/{p.name}/" for p in package.glob("*/*")
+                if (p / "__init__.py").is_file()}
+    assert listed == present
