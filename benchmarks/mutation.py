@@ -33,6 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "mutation"
 
+# the optimizers' shared tests: fused (flat) and in-place (work buffer) updates
+_OPTIM = ["tests/optim/test_fused.py", "tests/optim/test_inplace.py"]
+
 # target: (files to mutate, the test files that own them)
 TARGETS = {
     "ops.activation": (["chainrule/ops/activation.py"],
@@ -54,15 +57,24 @@ TARGETS = {
     "ops.exponential": (["chainrule/ops/exponential.py"], ["tests/ops/test_exponential.py"]),
     "ops.normalization": (["chainrule/ops/normalization.py"],
                           ["tests/ops/test_normalization.py", "tests/ops/test_fused.py"]),
+    "ops.conv": (["chainrule/ops/conv.py"], ["tests/ops/test_conv.py"]),
+    "ops.pooling": (["chainrule/ops/pooling.py", "chainrule/ops/window.py"],
+                    ["tests/ops/test_pooling.py", "tests/ops/test_conv.py"]),
+    "ops.random": (["chainrule/ops/random.py"], ["tests/ops/test_random.py"]),
     "autograd": (["chainrule/autograd.py"], ["tests/test_autograd.py", "tests/test_tensor.py"]),
     "tensor": (["chainrule/tensor.py"], ["tests/test_tensor.py", "tests/test_autograd.py"]),
-    "optim.sgd": (["chainrule/optim/sgd.py"], ["tests/optim/test_sgd.py",
-                                               "tests/optim/test_fused.py"]),
-    "optim.adam": (["chainrule/optim/adam.py"], ["tests/optim/test_adam.py",
-                                                 "tests/optim/test_fused.py"]),
-    "optim.optimizer": (["chainrule/optim/optimizer.py"],
-                        ["tests/optim/test_optimizer_base.py", "tests/optim/test_fused.py"]),
-    "data.loader": (["chainrule/data/loader.py"], ["tests/data/test_loader.py"]),
+    "optim.sgd": (["chainrule/optim/sgd.py"], [*_OPTIM, "tests/optim/test_sgd.py"]),
+    "optim.adam": (["chainrule/optim/adam.py"], [*_OPTIM, "tests/optim/test_adam.py"]),
+    "optim.rmsprop": (["chainrule/optim/rmsprop.py"], [*_OPTIM, "tests/optim/test_rmsprop.py"]),
+    "optim.adagrad": (["chainrule/optim/adagrad.py"], [*_OPTIM, "tests/optim/test_adagrad.py"]),
+    "optim.optimizer": (["chainrule/optim/optimizer.py", "chainrule/optim/_check.py"],
+                        [*_OPTIM, "tests/optim/test_optimizer_base.py"]),
+    "optim.clip": (["chainrule/optim/clip.py"], ["tests/optim/test_clip.py"]),
+    "optim.schedulers": (["chainrule/optim/lr_scheduler.py", "chainrule/optim/_scheduler.py",
+                          "chainrule/optim/plateau.py", "chainrule/optim/schedules.py"],
+                         ["tests/optim/test_lr_scheduler.py"]),
+    "data.loader": (["chainrule/data/loader.py"], ["tests/data/test_loader.py",
+                                                 "tests/data/test_loader_shard.py"]),
     "train.heads": (["chainrule/train/heads.py"], ["tests/train/test_heads.py"]),
 }
 

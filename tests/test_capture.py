@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import check_fast_training
 
 import chainrule as cr
 import chainrule.functional as F
@@ -158,8 +159,6 @@ FLOAT_LOSSES = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", FLOAT_LOSSES)
 def test_mse_and_bce_steps_are_bitwise_the_engine_steps(name, dtype):
-    from helpers import check_fast_training
-
     loss_fn, kind = FLOAT_LOSSES[name]
     x = _data(dtype)[0]
     t = _float_targets(kind, dtype)
@@ -204,3 +203,33 @@ def test_outputs_give_the_engine_predictions():
     np.testing.assert_allclose(step.outputs, logits - logits.max(axis=1, keepdims=True),
                                rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(step.outputs.argmax(1), logits.argmax(1))
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov-wd", "adam"])
+def test_captured_training_matches_the_plain_composition_in_float64(name):
+    # helpers.check_fast_training: after every step of an epoch (two plans: full and
+    # partial batches), the captured step's parameters and gradients against the same
+    # network written with unfused ops (_plain_loss, gradient-checked above)
+    def captured():
+        model = _mlp(dtype="float64")
+        step = cr.compile(model, F.cross_entropy, OPTIMIZERS[name](model.parameters()))
+
+        def run(x, y):
+            step(x, y)
+            assert step.captured, step.reason
+        return model, run
+
+    def plain():
+        model = _mlp(dtype="float64")
+        opt, params = OPTIMIZERS[name](model.parameters()), list(model.parameters())
+
+        def run(x, y):
+            opt.zero_grad()
+            _plain_loss(cr.tensor(x), y, params).backward()
+            opt.step()
+        return model, run
+
+    x, y = _data(np.float64)
+    check_fast_training(captured, plain, [(x[s:s + BATCH], y[s:s + BATCH])
+                                          for s in range(0, N, BATCH)],
+                        exact=False, rtol=1e-10, atol=1e-12)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_fast_path, nonzero
 
 import chainrule as cr
+import chainrule.functional as F
 from chainrule import ops
 from chainrule.ops._util import zeros_like_shared
 
@@ -45,3 +47,20 @@ def test_fused_linear_relu_gradient_matches_the_plain_composition():
     assert cr.gradcheck(lambda x, w, b: cr.autograd.apply(ops.linalg.linear_relu, x, w, b),
                         x, w, b)
     assert cr.gradcheck(lambda x: x.relu(), x)
+
+
+def _plain_relu(x):
+    # relu from plain ops (abs, add, multiply): (|x| + x) / 2 is exactly x or 0
+    return (x.abs() + x) * 0.5
+
+
+def test_relu_on_the_zeros_path_through_the_fast_path_helper():
+    # 64 x 64 = 4096 elements: the smallest input that takes the zeros path
+    assert 64 * 64 == ops.activation._ZEROS_FROM
+    check_fast_path(lambda x: x.relu(), _plain_relu, (64, 64), make=nonzero)
+
+
+def test_linear_relu_on_the_zeros_path_through_the_fast_path_helper():
+    # a (64, 64) output: linear_relu's zeros path
+    check_fast_path(F.linear_relu, lambda x, w, b: _plain_relu(x @ w.T + b), (64, 3),
+                    (64, 3), (64,), make=nonzero)

@@ -13,8 +13,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import check_fast_training
 
 import chainrule as cr
+import chainrule.functional as F
+from chainrule import nn
 from chainrule.optim import (
     SGD,
     Adagrad,
@@ -55,41 +58,43 @@ def _grads(step, dtype=np.float32):
     return [rng.standard_normal(shape).astype(dtype, order=order) for shape, order in SHAPES]
 
 
+def _pure_update(cls, kw, p, g, st, t):
+    """Step ``t`` of ``cls(**kw)`` on the array ``p``: its pure update function, called
+    without work buffers (temporaries allocated); ``st`` keeps the state."""
+    if cls is SGD:
+        hyper = dict(lr=kw["lr"], momentum=kw.get("momentum", 0.0),
+                     dampening=kw.get("dampening", 0.0), nesterov=kw.get("nesterov", False),
+                     weight_decay=kw.get("weight_decay", 0.0),
+                     maximize=kw.get("maximize", False))
+        st["buf"] = sgd_update(p, g, st.get("buf"), **hyper)
+    elif cls in (Adam, AdamW):
+        st.setdefault("m", np.zeros_like(p))
+        st.setdefault("v", np.zeros_like(p))
+        st.setdefault("vmax", np.zeros_like(p))
+        adam_update(p, g, st["m"], st["v"], st["vmax"] if kw.get("amsgrad") else None,
+                    step=t, lr=kw["lr"], beta1=0.9, beta2=0.999, eps=1e-8,
+                    weight_decay=kw.get("weight_decay", 1e-2 if cls is AdamW else 0.0),
+                    decoupled_weight_decay=cls is AdamW, maximize=kw.get("maximize", False))
+    elif cls is RMSprop:
+        for k in ("sq", "avg", "buf"):
+            st.setdefault(k, np.zeros_like(p))
+        rmsprop_update(p, g, st["sq"], st["avg"], st["buf"], lr=kw["lr"], alpha=0.99,
+                       eps=1e-8, weight_decay=kw.get("weight_decay", 0.0),
+                       momentum=kw.get("momentum", 0.0), centered=kw.get("centered", False),
+                       maximize=kw.get("maximize", False))
+    else:
+        st.setdefault("sum", np.full_like(p, kw.get("initial_accumulator_value", 0.0)))
+        adagrad_update(p, g, st["sum"], step=t, lr=kw["lr"], lr_decay=kw.get("lr_decay", 0.0),
+                       weight_decay=kw.get("weight_decay", 0.0), eps=1e-10)
+
+
 def _reference(cls, kw, dtype):
     """The pure update functions without work buffers (temporaries allocated)."""
     params = _params(dtype)
     states = [{} for _ in params]
     for t in range(1, STEPS + 1):
         for p, g, st in zip(params, _grads(t, dtype), states):
-            if cls is SGD:
-                hyper = dict(lr=kw["lr"], momentum=kw.get("momentum", 0.0),
-                             dampening=kw.get("dampening", 0.0),
-                             nesterov=kw.get("nesterov", False),
-                             weight_decay=kw.get("weight_decay", 0.0),
-                             maximize=kw.get("maximize", False))
-                st["buf"] = sgd_update(p, g, st.get("buf"), **hyper)
-            elif cls in (Adam, AdamW):
-                st.setdefault("m", np.zeros_like(p))
-                st.setdefault("v", np.zeros_like(p))
-                st.setdefault("vmax", np.zeros_like(p))
-                adam_update(p, g, st["m"], st["v"], st["vmax"] if kw.get("amsgrad") else None,
-                            step=t, lr=kw["lr"], beta1=0.9, beta2=0.999, eps=1e-8,
-                            weight_decay=kw.get("weight_decay", 1e-2 if cls is AdamW else 0.0),
-                            decoupled_weight_decay=cls is AdamW,
-                            maximize=kw.get("maximize", False))
-            elif cls is RMSprop:
-                for k in ("sq", "avg", "buf"):
-                    st.setdefault(k, np.zeros_like(p))
-                rmsprop_update(p, g, st["sq"], st["avg"], st["buf"], lr=kw["lr"], alpha=0.99,
-                               eps=1e-8, weight_decay=kw.get("weight_decay", 0.0),
-                               momentum=kw.get("momentum", 0.0),
-                               centered=kw.get("centered", False),
-                               maximize=kw.get("maximize", False))
-            else:
-                st.setdefault("sum", np.full_like(p, kw.get("initial_accumulator_value", 0.0)))
-                adagrad_update(p, g, st["sum"], step=t, lr=kw["lr"],
-                               lr_decay=kw.get("lr_decay", 0.0),
-                               weight_decay=kw.get("weight_decay", 0.0), eps=1e-10)
+            _pure_update(cls, kw, p, g, st, t)
     return params
 
 
@@ -146,3 +151,43 @@ def test_work_buffers_are_shared_by_shape_and_not_saved():
     opt.step()
     assert len(opt._scratch) == 2  # two buffers of shape (4, 3), for three parameters
     assert set(opt.state_dict()["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
+
+
+def _mlp64():
+    cr.manual_seed(0)  # the 64 x 64 weight (4096 elements) takes plain SGD's buffer path
+    return nn.Sequential(nn.Linear(5, 64, dtype="float64"), nn.ReLU(),
+                         nn.Linear(64, 64, dtype="float64"), nn.ReLU(),
+                         nn.Linear(64, 3, dtype="float64"))
+
+
+@pytest.mark.parametrize(("cls", "kw"), CONFIGS, ids=IDS)
+def test_float64_training_equals_the_update_with_temporaries(cls, kw):
+    # helpers.check_fast_training: a float64 network (Fortran-order weights) trained by
+    # the optimizer (work buffers) and by its pure update function with temporaries;
+    # bitwise the same parameters and gradients after every step
+    def buffered():
+        model = _mlp64()
+        opt = cls(model.parameters(), **kw)
+
+        def run(x, y):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        return model, run
+
+    def plain():
+        model = _mlp64()
+        params, states, t = list(model.parameters()), {}, [0]
+
+        def run(x, y):
+            for p in params:
+                p.grad = None
+            F.cross_entropy(model(x), y).backward()
+            t[0] += 1
+            for p in params:
+                _pure_update(cls, kw, p.data, p.grad, states.setdefault(id(p), {}), t[0])
+        return model, run
+
+    rng = np.random.default_rng(7)
+    batches = [(rng.standard_normal((8, 5)), rng.integers(0, 3, 8)) for _ in range(STEPS)]
+    check_fast_training(buffered, plain, batches)
