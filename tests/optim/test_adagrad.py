@@ -62,6 +62,13 @@ def test_functional_update_lr_decay():
     np.testing.assert_allclose(param, THETA0 - 0.3 * np.sign(GRADS[0]))  # 0.6 / (1 + 2 * 0.5)
 
 
+def test_functional_update_defaults():
+    # lr_decay 0 (the rate stays lr at step 3) and eps 1e-10
+    param, g = THETA0.copy(), GRADS[0].copy()
+    adagrad_update(param, g, np.zeros_like(param), step=3, lr=0.6)
+    np.testing.assert_allclose(param, THETA0 - 0.6 * g / (np.abs(g) + 1e-10), rtol=1e-14)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(lr=-0.01), "lr"),
     (dict(lr_decay=-0.1), "lr_decay"),
@@ -71,5 +78,9 @@ def test_functional_update_lr_decay():
 ])
 def test_invalid_arguments(kwargs, name):
     p = cr.tensor(THETA0.copy(), requires_grad=True)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^invalid {name}: "):
         Adagrad([p], **kwargs)
+
+
+def test_fused_is_off_by_default():
+    assert Adagrad([cr.tensor(THETA0.copy(), requires_grad=True)]).fused is False

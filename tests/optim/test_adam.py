@@ -113,6 +113,29 @@ def test_functional_update():
     denom = np.sqrt(v) / math.sqrt(0.001) + 1e-8
     np.testing.assert_allclose(param, THETA0 - 0.1 / 0.1 * m / denom, rtol=1e-14)
     np.testing.assert_array_equal(grad, GRADS[0])
+    # weight decay is an L2 term in the gradient unless decoupled=True is asked for
+    param, m, v = THETA0.copy(), np.zeros_like(param), np.zeros_like(param)
+    adam_update(param, grad, m, v, step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.5)
+    np.testing.assert_allclose(m, 0.1 * (GRADS[0] + 0.5 * THETA0), rtol=1e-14)
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_defaults_are_pytorchs(cls):
+    opt = cls([cr.tensor(THETA0.copy(), requires_grad=True)])
+    assert opt.defaults == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                weight_decay=1e-2 if cls is AdamW else 0, amsgrad=False,
+                                maximize=False)
+    assert opt.fused is False
+
+
+def test_adamw_with_weight_decay_one():
+    # the largest decay still decoupled: theta shrinks by 1 - lr before the Adam step
+    kwargs = dict(lr=0.1, weight_decay=1.0)
+    got, _, _ = run(AdamW, kwargs)
+    for t, (a, b) in enumerate(zip(got, reference_adam(THETA0, GRADS, decoupled=True, **kwargs),
+                                   strict=True)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15, err_msg=f"step {t + 1}")
 
 
 @pytest.mark.parametrize("cls", [Adam, AdamW])
@@ -127,5 +150,5 @@ def test_functional_update():
 ])
 def test_invalid_arguments(cls, kwargs, name):
     p = cr.tensor(THETA0.copy(), requires_grad=True)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^invalid {name}: "):
         cls([p], **kwargs)

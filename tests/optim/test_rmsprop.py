@@ -85,5 +85,9 @@ def test_functional_update():
 ])
 def test_invalid_arguments(kwargs, name):
     p = cr.tensor(THETA0.copy(), requires_grad=True)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^invalid {name}: "):
         RMSprop([p], **kwargs)
+
+
+def test_fused_is_off_by_default():
+    assert RMSprop([cr.tensor(THETA0.copy(), requires_grad=True)]).fused is False

@@ -39,6 +39,8 @@ CONFIGS = [
     dict(lr=0.1, maximize=True),
     dict(lr=0.05, momentum=0.7, dampening=0.5, weight_decay=0.1, maximize=True),
     dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=0.05, maximize=True),
+    dict(lr=0.05, momentum=0.9, dampening=1.0),  # the buffer only decays after step 1
+    dict(lr=0.05, momentum=1.0),  # momentum 1 is momentum, not the plain step
 ]
 
 
@@ -80,8 +82,18 @@ def test_functional_update_in_place_and_returns_buffer():
     np.testing.assert_array_equal(grad, GRADS[0])  # the gradient is not modified
     buf = sgd_update(param, grad, None, lr=0.5, momentum=0.9, weight_decay=0.1)
     np.testing.assert_allclose(buf, GRADS[0] + 0.1 * (THETA0 - 0.5 * GRADS[0]))
-    same = sgd_update(param, grad, buf, lr=0.5, momentum=0.9)
+    before, old = param.copy(), buf.copy()
+    same = sgd_update(param, grad, buf, lr=0.5, momentum=0.9)  # dampening 0, not Nesterov
     assert same is buf
+    np.testing.assert_allclose(buf, 0.9 * old + GRADS[0], rtol=1e-15)
+    np.testing.assert_allclose(param, before - 0.5 * buf, rtol=1e-15)
+
+
+def test_defaults_are_pytorchs():
+    opt = SGD([cr.tensor(THETA0.copy(), requires_grad=True)])
+    assert opt.defaults == dict(lr=1e-3, momentum=0, dampening=0, nesterov=False,
+                                weight_decay=0, maximize=False)
+    assert opt.fused is False
 
 
 def test_full_batch_gradient_descent_solves_least_squares():
@@ -126,5 +138,5 @@ def test_minibatch_sgd_converges(kwargs):
 ])
 def test_invalid_arguments(kwargs, name):
     p = cr.tensor(THETA0.copy(), requires_grad=True)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^invalid {name}: "):
         SGD([p], **kwargs)
