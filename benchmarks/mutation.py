@@ -73,8 +73,12 @@ TARGETS = {
     "optim.adam": (["chainrule/optim/adam.py"], [*_OPTIM, "tests/optim/test_adam.py"]),
     "optim.rmsprop": (["chainrule/optim/rmsprop.py"], [*_OPTIM, "tests/optim/test_rmsprop.py"]),
     "optim.adagrad": (["chainrule/optim/adagrad.py"], [*_OPTIM, "tests/optim/test_adagrad.py"]),
+    # effective_grad (weight decay, maximize) is checked by each optimizer's formula tests
     "optim.optimizer": (["chainrule/optim/optimizer.py", "chainrule/optim/_check.py"],
-                        [*_OPTIM, "tests/optim/test_optimizer_base.py"]),
+                        [*_OPTIM, "tests/optim/test_optimizer_base.py",
+                         "tests/optim/test_check.py", "tests/optim/test_sgd.py",
+                         "tests/optim/test_adam.py", "tests/optim/test_rmsprop.py",
+                         "tests/optim/test_adagrad.py"]),
     "optim.clip": (["chainrule/optim/clip.py"], ["tests/optim/test_clip.py"]),
     "optim.schedulers": (["chainrule/optim/lr_scheduler.py", "chainrule/optim/_scheduler.py",
                           "chainrule/optim/plateau.py", "chainrule/optim/schedules.py"],

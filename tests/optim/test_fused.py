@@ -89,6 +89,7 @@ def test_a_pickled_copy_rebuilds_its_buffers_and_trains_identically():
     opt = optim.Adam(model.parameters(), lr=1e-2, fused=True)
     _train(model, opt, 2)
     model2, opt2 = pickle.loads(pickle.dumps((model, opt)))
+    assert opt2._flat == {} and opt2._scratch == {} and opt2._mine == {}  # not pickled
     a = _train(model, opt, 3, seed=5)
     b = _train(model2, opt2, 3, seed=5)
     for x, y in zip(a, b):
@@ -155,3 +156,62 @@ def test_fused_gradients_through_view_parameters_pass_gradcheck():
             p.data[idx] = old
             num[idx] = (up - down) / (2 * eps)
         np.testing.assert_allclose(p.grad, num, rtol=1e-5, atol=1e-8)
+
+
+def test_the_flat_buffers_are_built_once_and_reused():
+    model = _model()
+    opt = optim.Adam(model.parameters(), lr=1e-2, fused=True)
+    _train(model, opt, 1)
+    flat, params = opt._flat[0], list(model.parameters())
+    moments = [opt.state[p]["exp_avg"] for p in params]
+    _train(model, opt, 2, seed=2)
+    assert opt._flat[0] is flat  # not rebuilt at every step
+    assert all(opt.state[p]["exp_avg"] is m for p, m in zip(params, moments))
+
+
+@pytest.mark.parametrize("cls, kw", [(optim.Adam, dict(lr=1e-2)),
+                                     (optim.SGD, dict(lr=0.1, momentum=0.9))],
+                         ids=["Adam", "SGD"])
+def test_loading_a_state_dict_into_the_running_fused_optimizer(cls, kw):
+    # the flat buffers must follow the loaded state (a saved one, then an empty one)
+    runs = []
+    for fused in (False, True):
+        model = _model()
+        opt = cls(model.parameters(), fused=fused, **kw)
+        empty = opt.state_dict()
+        _train(model, opt, 2)
+        saved = opt.state_dict()
+        _train(model, opt, 2, seed=2)
+        opt.load_state_dict(saved)
+        _train(model, opt, 2, seed=3)
+        opt.load_state_dict(empty)
+        runs.append(_train(model, opt, 2, seed=4))
+    for a, b in zip(*runs, strict=True):
+        assert np.array_equal(a, b)
+
+
+def _params():
+    rng = np.random.default_rng(5)
+    return [cr.tensor(rng.standard_normal((3, 4)), requires_grad=True),  # C order, float64
+            cr.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)]
+
+
+@pytest.mark.parametrize("groups", [
+    lambda ps: [ps[0]],  # one parameter
+    lambda ps: ps,  # float64 and float32 in one group: not fusable, per parameter
+    lambda ps: [{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.05}],  # two fused groups
+], ids=["one-parameter", "mixed-dtypes", "two-groups"])
+def test_groups_of_every_shape_fuse_exactly(groups):
+    runs = []
+    for fused in (False, True):
+        params = _params()
+        opt = optim.Adam(groups(params), lr=1e-2, fused=fused)
+        rng = np.random.default_rng(6)
+        for _ in range(3):
+            for p in params:
+                p.grad = rng.standard_normal(p.shape).astype(p.dtype)
+            opt.step()
+        runs.append(params)
+    for a, b in zip(*runs, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a.data, b.data)
+    assert runs[1][0].data.flags.c_contiguous  # the view keeps the parameter's C order

@@ -337,3 +337,57 @@ def test_public_api():
                  "clip_grad_value_", "lr_scheduler", "get_optimizer"]:
         assert hasattr(optim, name)
     assert issubclass(AdamW, Optimizer) and cr.optim is optim
+
+
+def test_step_without_closure_returns_none_and_skips_only_grad_less_parameters():
+    params = make_params()
+    before = [p.data.copy() for p in params]
+    params[2].grad = np.ones(SHAPES[2])  # the first two have no gradient
+    assert SGD(params, lr=0.5).step() is None
+    assert np.array_equal(params[0].data, before[0])
+    np.testing.assert_array_equal(params[2].data, before[2] - 0.5)
+
+
+def test_a_group_that_is_not_a_dict_with_params_is_a_type_error():
+    opt = SGD(make_params(), lr=0.1)
+    for group in ({"lr": 0.1}, [make_params()[0]]):
+        with pytest.raises(TypeError, match="'params' entry"):
+            opt.add_param_group(group)
+
+
+def test_a_loaded_state_takes_the_parameters_dtype_and_is_a_copy():
+    params = make_params()
+    opt = Adam(params, lr=0.01)
+    run(opt, params, range(2))
+    sd = opt.state_dict()
+    params32 = make_params(np.float32)
+    opt32 = Adam(params32, lr=0.01)
+    opt32.load_state_dict(sd)
+    assert all(opt32.state[p][k].dtype == np.float32 for p in params32
+               for k in ("exp_avg", "exp_avg_sq"))
+    kept = {i: {k: v.copy() for k, v in s.items() if hasattr(v, "shape")}
+            for i, s in sd["state"].items()}
+    again = make_params()
+    opt2 = Adam(again, lr=0.01)
+    opt2.load_state_dict(sd)
+    run(opt2, again, [2])  # updates its own state, not the state_dict's arrays
+    for i, s in kept.items():
+        for k, v in s.items():
+            np.testing.assert_array_equal(sd["state"][i][k], v)
+
+
+def test_an_optimizer_pickled_before_the_work_buffers_existed_still_steps():
+    import pickle
+
+    params = make_params()
+    opt = SGD(params, lr=0.1, momentum=0.9)
+    run(opt, params, [0])
+    state = pickle.loads(pickle.dumps(opt)).__dict__.copy()
+    del state["_scratch"], state["_mine"]  # what an older chainrule pickled
+    old = SGD.__new__(SGD)
+    old.__setstate__(state)
+    copies = [p for g in old.param_groups for p in g["params"]]
+    run(opt, params, [1])
+    run(old, copies, [1])
+    for p, q in zip(params, copies, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)

@@ -41,6 +41,7 @@ CONFIGS = [
     dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=0.05, maximize=True),
     dict(lr=0.05, momentum=0.9, dampening=1.0),  # the buffer only decays after step 1
     dict(lr=0.05, momentum=1.0),  # momentum 1 is momentum, not the plain step
+    dict(lr=0.05, weight_decay=1.0),
 ]
 
 
