@@ -341,3 +341,114 @@ def test_generator_draws_one_permutation_an_epoch_and_resumes_exactly():
     np.testing.assert_array_equal(np.concatenate([first, rest]), expected[2])
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         DataLoader(ds, generator=5)
+
+
+# ---------------------------------------------------------------- found by mutation testing
+def test_defaults_and_the_inputs_a_loader_takes():
+    from chainrule.data.table import Table
+
+    loader = DataLoader(_ids_dataset(70))
+    assert (loader.batch_size, loader.num_replicas, loader.rank) == (32, 1, 0)
+    assert "num_replicas" not in repr(loader)
+    assert "num_replicas=2, rank=1" in repr(DataLoader(_ids_dataset(), num_replicas=2, rank=1))
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    (xb, yb), = DataLoader(Table(X, np.arange(6)), batch_size=None)  # a Table: X and y
+    np.testing.assert_array_equal(xb.numpy(), X)
+    np.testing.assert_array_equal(yb.numpy(), np.arange(6))
+    (xb,), = DataLoader(X, batch_size=None)  # an array: the features alone
+    np.testing.assert_array_equal(xb.numpy(), X)
+    assert [len(y) for _, y in DataLoader(_ids_dataset(3), batch_size=1)] == [1, 1, 1]
+
+
+def test_seed_none_draws_a_63_bit_seed():
+    cr.manual_seed(0)
+    seeds = [DataLoader(_ids_dataset()).seed for _ in range(8)]
+    assert max(seeds) >= 2**32 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_every_count_is_checked_and_named():
+    ds = _ids_dataset()
+    for kwargs in (dict(batch_size=2.5), dict(batch_size=True)):
+        with pytest.raises(ValueError, match=r"^DataLoader: batch_size must be a positive int"):
+            DataLoader(ds, **kwargs)
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match=r"^DataLoader: seed must be a non-negative int"):
+            DataLoader(ds, seed=bad)
+    loader = DataLoader(ds, seed=0)
+    for name in ("seed", "epoch", "batch_in_epoch"):
+        state = {"seed": 0, "epoch": 0, "batch_in_epoch": 0, name: -1}
+        with pytest.raises(ValueError, match=rf"^DataLoader: {name} must be a non-negative"):
+            loader.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"^DataLoader: epoch must be a non-negative int"):
+        loader.set_epoch(-1)
+    for kwargs, msg in ((dict(num_replicas=1.0, rank=0), "num_replicas must be an int"),
+                        (dict(num_replicas=2, rank=True), "rank must be an int"),
+                        (dict(rank=1), r"need .* got num_replicas=1, rank=1$"),
+                        (dict(num_replicas=0), "need num_replicas >= 1")):
+        with pytest.raises(ValueError, match=f"^DataLoader: {msg}"):
+            DataLoader(ds, **kwargs)
+    assert DataLoader(ds, num_replicas=1, rank=0).num_replicas == 1
+
+
+def test_num_replicas_alone_means_rank_0():
+    ds = _ids_dataset(20)
+    alone = DataLoader(ds, batch_size=10, seed=1, num_replicas=2)
+    rank0 = DataLoader(ds, batch_size=10, seed=1, num_replicas=2, rank=0)
+    assert (alone.num_replicas, alone.rank) == (2, 0)
+    got = _epoch(alone)
+    assert [len(b) for b in got] == [5, 5]
+    assert all(np.array_equal(a, b) for a, b in zip(got, _epoch(rank0), strict=True))
+
+
+@pytest.mark.parametrize("shuffle, transform", [(True, None), (False, None),
+                                                (True, lambda x: x * 2)],
+                         ids=["epoch-gather", "per-batch", "transform"])
+def test_iter_arrays_yields_arrays_and_tensors_otherwise(shuffle, transform):
+    ds = _ids_dataset(10)
+    scale = 1 if transform is None else 2
+    for arrays in (True, False):
+        loader = DataLoader(ds, batch_size=4, seed=3, shuffle=shuffle, transform=transform)
+        batches = list(loader.iter_arrays() if arrays else loader)
+        for xb, yb in batches:
+            assert type(xb) is (np.ndarray if arrays else cr.Tensor)
+            assert type(yb) is (np.ndarray if arrays else cr.Tensor)
+            np.testing.assert_array_equal(np.asarray(xb)[:, 0], np.asarray(yb) * scale)
+        assert sorted(np.concatenate([np.asarray(y) for _, y in batches])) == list(range(10))
+
+
+@pytest.mark.parametrize("shuffle", [True, False], ids=["epoch-gather", "per-batch"])
+def test_batches_on_a_device(shuffle):
+    import fake_device
+
+    fake_device.install()
+    ds = _ids_dataset(10)
+    host = list(DataLoader(ds, batch_size=4, seed=3, shuffle=shuffle).iter_arrays())
+    for arrays in (True, False):
+        loader = DataLoader(ds, batch_size=4, seed=3, shuffle=shuffle, device="fake")
+        got = list(loader.iter_arrays() if arrays else loader)
+        assert len(got) == len(host)
+        for batch, want in zip(got, host, strict=True):
+            for a, w in zip(batch, want, strict=True):
+                a = a.data if isinstance(a, cr.Tensor) else a
+                assert type(a) is fake_device.FakeArray
+                np.testing.assert_array_equal(a.get(), w)
+
+
+def test_a_state_with_a_generator_loads_into_a_seeded_loader():
+    ds = _ids_dataset(10)
+    gen = DataLoader(ds, batch_size=4, generator=np.random.default_rng(1))
+    state = gen.state_dict()  # before any draw: the generator's current state
+    assert state["generator"] == np.random.default_rng(1).bit_generator.state
+    seeded = DataLoader(ds, batch_size=4, seed=7)
+    seeded.load_state_dict(state)  # the generator entry is ignored
+    want = _epoch(DataLoader(ds, batch_size=4, seed=state["seed"]))
+    assert all(np.array_equal(a, b) for a, b in zip(_epoch(seeded), want, strict=True))
+
+
+def test_an_iterator_closed_at_once_after_an_epoch_end_state_loses_no_batch():
+    loader = DataLoader(_ids_dataset(30), batch_size=10, seed=2)
+    loader.load_state_dict({"seed": 2, "epoch": 0, "batch_in_epoch": 3})
+    it = iter(loader)  # starts epoch 1
+    it.close()  # no batch taken
+    assert loader.state_dict() == {"seed": 2, "epoch": 1, "batch_in_epoch": 0}
+    assert len(_epoch(loader)) == 3

@@ -272,3 +272,59 @@ def test_head_config_round_trip(head):
 def test_head_from_config_rejects_unknown_head():
     with pytest.raises(ValueError, match="unknown head 'svm'"):
         head_from_config({"head": "svm", "n_outputs": 2})
+
+
+# ------------------------------------------------------------------ found by mutation testing
+def test_make_head_and_config_defaults():
+    head = make_head("regression")
+    assert (head.n_outputs, head.loss) == (1, "squared_error")
+    assert make_head("classification", n_classes=3).n_outputs == 3
+    old = head_from_config({"head": "regression", "n_outputs": 2})  # a file without "loss"
+    assert (old.n_outputs, old.loss) == (2, "squared_error")
+    assert RegressionHead().n_outputs == 1
+
+
+def test_binary_head_predicts_0_at_a_logit_of_exactly_0():
+    # h = 1/2 is not > 1/2
+    assert_array_equal(BinaryHead().predict(np.array([[0.0], [1e-30], [-0.0]])), [0, 1, 0])
+
+
+def test_ovr_probabilities_sum_to_1_when_every_sigmoid_is_small():
+    p = OneVsAllHead(3).proba(np.array([[-9.0, -8.0, -10.0]]))
+    assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    s = _sigmoid([-9.0, -8.0, -10.0])
+    assert_allclose(p[0], s / s.sum(), rtol=1e-12)
+
+
+def test_ovr_loss_sum_reduction():
+    head = OneVsAllHead(3)
+    y = np.array([0, 2, 1, 0])
+    loss = head.loss_module()
+    loss.reduction = "sum"
+    per_sample = _bce_logits(LOGITS, head.encode(y).astype(np.float64)).sum(axis=1)
+    assert_allclose(loss(cr.tensor(LOGITS), head.encode(y)).item(), per_sample.sum(), rtol=1e-5)
+
+
+def test_class_weights():
+    from chainrule.train.heads import class_weights
+
+    y = np.array([0, 0, 0, 1, 2, 2])
+    assert class_weights(None, y, 4) is None
+    w = class_weights("balanced", y, 4)  # n / (n_present * count); class 3 is absent: 1
+    assert w.dtype == np.float32
+    assert_allclose(w, [6 / 9, 6 / 3, 6 / 6, 1.0], rtol=1e-6)
+    assert class_weights("balanced", y.astype(np.float64), 4, dtype=np.float64).dtype \
+        == np.float64
+    w = class_weights({1: 5.0, 3: 0.5}, y, 4)
+    assert w.dtype == np.float32
+    assert_array_equal(w, [1.0, 5.0, 1.0, 0.5])
+    assert_array_equal(class_weights({"b": 2.0}, y, 3, labels=["a", "b", "c"]), [1, 2, 1])
+    assert_array_equal(class_weights({0: 3.0}, y, 1), [3.0])
+    for bad, match in (("auto", "must be a dict or 'balanced', got 'auto'"),
+                       ([1.0], "must be a dict or 'balanced', got list"),
+                       ({4: 1.0}, r"class 4 is not in 0\.\.3"),
+                       ({-1: 1.0}, r"class -1 is not in 0\.\.3")):
+        with pytest.raises(ValueError, match=match):
+            class_weights(bad, y, 4)
+    with pytest.raises(ValueError, match=r"labels \['z'\] are not in classes_"):
+        class_weights({"z": 1.0, "a": 2.0}, y, 3, labels=["a", "b", "c"])
