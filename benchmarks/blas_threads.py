@@ -19,13 +19,11 @@ import statistics
 import sys
 import time
 
-BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(k in os.environ for k in BLAS_PINS):  # before NumPy loads OpenBLAS
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_PINS}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+from machine import cpu_model, reexec_without_blas_pins  # benchmarks/ is on sys.path
+
+reexec_without_blas_pins()  # before NumPy loads OpenBLAS
 
 import numpy as np  # noqa: E402
-from machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path)
 
 SHAPES = [(32, 64, 256), (32, 256, 128), (32, 256, 256), (32, 784, 256), (128, 256, 256),
           (128, 784, 256), (256, 256, 256), (512, 256, 256), (1024, 256, 256),

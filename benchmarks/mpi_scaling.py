@@ -233,8 +233,7 @@ def _launch(ranks, threads, worker_args):
 
 def _machine():
     sys.path.insert(0, str(HERE))
-    from machine import cpu_model  # noqa: E402
-    from run import probe_blas  # noqa: E402
+    from machine import cpu_model, probe_blas  # noqa: E402
 
     pools = probe_blas(_env(1))
     blas = ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"

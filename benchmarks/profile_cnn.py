@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import sys
 
-BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(k in os.environ for k in BLAS_PINS):  # before NumPy loads OpenBLAS
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_PINS}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+from machine import reexec_without_blas_pins  # benchmarks/ is on sys.path
+
+reexec_without_blas_pins()  # before NumPy loads OpenBLAS
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402

@@ -18,19 +18,17 @@ benchmarks/results/latest.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from machine import cpu_info
+from machine import BLAS_PINS, machine_info
 from report import LABEL, atomic_write, evaluate, markdown, plot, tables, text_table
 
 HERE = Path(__file__).resolve().parent
@@ -38,9 +36,6 @@ ROOT = HERE.parent
 WORKER = HERE / "workers" / "worker.py"
 RESULTS = HERE / "results"
 MARK = "@@RESULT@@"
-
-#: Variables the machine sets for old OpenBLAS builds; they pin slower kernels for current NumPy.
-BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 #: the engines every training case compares (compiled: chainrule through cr.compile)
 FW = ["chainrule", "torch", "jax", "numpy", "compiled"]
@@ -91,10 +86,6 @@ IMPORT_MODULE = {"chainrule": "chainrule", "baseline": "chainrule", "torch": "to
 #: the default ``chainrule train`` (digits, MLP 256-128, Adam, early stopping), timed whole
 CLI_ARGS = ["-m", "chainrule", "train", "--quiet", "--out"]
 
-BLAS_PROBE = ("import json, numpy; from threadpoolctl import threadpool_info; "
-              "print(json.dumps([p for p in threadpool_info() if p.get('user_api') == 'blas']))")
-
-
 # ---------------------------------------------------------------------- environment
 def clean_env():
     """This process's environment without the BLAS pins, with the repository importable."""
@@ -103,83 +94,6 @@ def clean_env():
         env.pop(k, None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
-
-
-def blas_line(pools):
-    if not pools:
-        return "no BLAS found by threadpoolctl"
-    parts = []
-    for p in pools:
-        parts.append(f"{p.get('internal_api')} {p.get('version')} kernel={p.get('architecture')} "
-                     f"num_threads={p.get('num_threads')} ({p.get('prefix')})")
-    return "; ".join(parts)
-
-
-def probe_blas(env):
-    try:
-        out = subprocess.run([sys.executable, "-c", BLAS_PROBE], env=env, capture_output=True,
-                             text=True, timeout=60)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except Exception as e:  # threadpoolctl missing, or numpy broken
-        return [{"internal_api": f"probe failed: {type(e).__name__}: {e}"}]
-
-
-def _mem_total_gb():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _version(dist):
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git():
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "chainrule"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + (" (chainrule/ has uncommitted changes)" if dirty else "")
-    except Exception:
-        return None
-
-
-def machine_info(env):
-    pools = probe_blas(env)
-    model, family, number = cpu_info()
-    info = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu_model": model,
-        "cpu_family": family,
-        "cpu_model_number": number,
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "mem_total_gb": _mem_total_gb(),
-        "python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "torch": _version("torch"),
-        "jax": _version("jax"),
-        "scikit-learn": _version("scikit-learn"),
-        "threadpoolctl": _version("threadpoolctl"),
-        "chainrule_git": _git(),
-        "blas": pools,
-        "blas_line": blas_line(pools),
-        "removed_env": {k: os.environ[k] for k in BLAS_PINS if k in os.environ},
-        "loadavg_start": os.getloadavg(),
-    }
-    if info["removed_env"]:
-        pinned = probe_blas(dict(os.environ))
-        info["blas_with_machine_env"] = blas_line(pinned)
-    return info
 
 
 # ---------------------------------------------------------------------- quiet gate
