@@ -1,8 +1,10 @@
 """The ``chainrule`` command end to end, in subprocesses, on small generated files.
 
 Every bad input must give exit code 2, exactly one line on stderr, no traceback and
-nothing written (no run directory, no predictions file). The bad-input commands are
-independent, so each table of them runs a few at a time in a thread pool.
+nothing written (no run directory, no predictions file): here for the commands that use a
+run (evaluate, predict, plot), in test_cli_bad_train.py for ``chainrule train``. The
+bad-input commands are independent, so each table of them runs a few at a time in a
+thread pool.
 
 The test that trains the default model (digits) takes ~5 s; it is named
 ``test_slow_...`` so that ``-k "not slow"`` leaves it out.
@@ -12,14 +14,11 @@ import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import assert_bad_input, assert_ok, read_csv, run, run_many, write_csv
-
-from chainrule import cli
 
 CLASSES = ["cat", "dog", "emu"]
 FAST = ["--hidden", "8", "--lr", "0.05", "--epochs", "15"]
@@ -351,113 +350,7 @@ def test_no_command_prints_help(tmp_path):
     assert "train" in r.stdout and "evaluate" in r.stdout and "predict" in r.stdout
 
 
-# ------------------------------------------------------------------ bad input: train
-BAD_TRAIN = {  # case: (arguments, words the message must hold)
-    "missing_file": (["--data", "nope.csv", "--target", "species"],
-                     ["nope.csv", "no such file"]),
-    "empty_file": (["--data", "empty.csv", "--target", "species"], ["empty.csv", "empty"]),
-    "header_only": (["--data", "header_only.csv", "--target", "species"], ["no data rows"]),
-    "not_utf8": (["--data", "binary.csv", "--target", "species"], ["binary.csv", "UTF-8"]),
-    "broken_parquet": (["--data", "broken.parquet", "--target", "species"],
-                       ["broken.parquet", "not a readable Parquet file"]),
-    "broken_npz": (["--data", "broken.npz"], ["broken.npz", "not a readable .npz"]),
-    "directory": (["--data", "folder.csv", "--target", "species"],
-                  ["folder.csv", "not a file"]),
-    "unknown_suffix": (["--data", "data.xlsx", "--target", "species"],
-                       ["unknown file type", ".csv", ".parquet", ".npz"]),
-    "target_absent": (["--data", "color.csv", "--target", "label"],
-                      ["'label' not found", "'a'", "'color'", "'species'"]),
-    "npz_target_absent": (["--data", "ok.npz", "--target", "label"], ["'label'", "'X'", "'y'"]),
-    "identifier_feature": (["--data", "ident.csv", "--target", "species"],
-                           ["column 'name'", "identifier", "--drop name"]),
-    "date_feature": (["--data", "dates.csv", "--target", "species"],
-                     ["column 'when'", "dates", "--drop when"]),
-    "too_many_categories": (["--data", "ident.csv", "--target", "species", "--drop", "name",
-                             "--max-categories", "2"],
-                            ["column 'city'", "3 distinct values", "--max-categories 2"]),
-    "missing_error": (["--data", "nan.csv", "--target", "species", "--missing", "error"],
-                      ["column 'b'", "data row 3", "missing value"]),
-    "drop_unknown_column": (["--data", "ident.csv", "--target", "species", "--drop", "zz"],
-                            ["'zz'", "available columns"]),
-    "table_option_for_dataset": (["--dataset", "iris", "--drop", "x"],
-                                 ["--drop applies to tables", "--dataset iris"]),
-    "table_option_for_npz": (["--data", "ok.npz", "--missing", "drop"],
-                             ["--missing applies to tables", "ok.npz"]),
-    "head_for_regression": (["--data", "ident.csv", "--target", "x", "--drop", "name",
-                             "--head", "ovr"],
-                            ["--head ovr applies to classification", "regression"]),
-    "loss_for_classification": (["--data", "ident.csv", "--target", "species", "--drop",
-                                 "name", "--loss", "huber"],
-                                ["--loss huber applies to regression", "classification"]),
-    "class_weight_for_regression": (["--data", "ident.csv", "--target", "x", "--drop", "name",
-                                     "--class-weight", "balanced"],
-                                    ["--class-weight balanced", "regression"]),
-    "stratification": (["--data", "labels.csv", "--target", "species"],
-                       ["stratified", "--test-split", "--task regression"]),
-    "model_too_large": (["--dataset", "xor", "--hidden", "300000,300000"],
-                        ["parameters", "GiB", "--hidden"]),
-    "abbreviated_flag": (["--dataset", "xor", "--dropo", "0.5"], ["unrecognized", "--dropo"]),
-    "inf_target": (["--data", "inf_target.csv", "--target", "price"],
-                   ["column 'price'", "data row 3", "'inf'"]),
-    "nan_feature_npz": (["--data", "nan.npz"], ["nan.npz", "row 2", "not finite"]),
-    "one_class": (["--data", "one_class.csv", "--target", "species"],
-                  ["'species'", "fewer than 2 classes"]),
-    "no_target_option": (["--data", "color.csv"], ["--target"]),
-    "unknown_dataset": (["--dataset", "mnist"], ["'mnist'", "digits", "iris"]),
-    "unknown_optimizer": (["--optimizer", "lbfgs"],
-                          ["--optimizer", "'lbfgs'", "'sgd'", "'nesterov'", "'adagrad'"]),
-    "unknown_schedule": (["--schedule", "warm"],
-                         ["--schedule", "'warm'", "'cosine'", "'inverse-time'"]),
-    "unknown_head": (["--head", "tree"], ["--head", "'tree'", "'softmax'", "'ovr'"]),
-    "unknown_activation": (["--activation", "swish"], ["'swish'", "'relu'", "'tanh'"]),
-    "unknown_task": (["--task", "ranking"], ["'ranking'", "'classification'", "'regression'"]),
-    "bad_batch_size": (["--batch-size", "big"], ["--batch-size", "'big'", "'full'"]),
-    "bad_hidden": (["--hidden", "128,x"], ["--hidden", "128,x"]),
-    "bad_epochs": (["--epochs", "0"], ["--epochs"]),
-    "splits_leave_nothing": (["--val-split", "0.5", "--test-split", "0.45"],
-                             ["--val-split", "--test-split"]),
-    "wrong_task_for_labels": (["--data", "labels.csv", "--target", "species", "--task",
-                               "regression"], ["'species'", "'cat'", "regression"]),
-}
-
-
-@pytest.fixture(scope="module")
-def bad_train(tmp_path_factory):
-    d = tmp_path_factory.mktemp("bad")
-    (d / "folder.csv").mkdir()
-    (d / "empty.csv").write_text("")
-    (d / "header_only.csv").write_text("a,b,species\n")
-    (d / "binary.csv").write_bytes(b"\xff\xfe\x00\x81garbage\x00")
-    (d / "broken.parquet").write_text("not a parquet file")
-    (d / "broken.npz").write_text("not a zip archive")
-    (d / "data.xlsx").write_text("a,species\n1,cat\n")
-    (d / "color.csv").write_text("a,color,species\n1,red,cat\n2,blue,dog\n3,red,cat\n")
-    (d / "labels.csv").write_text("a,b,species\n1,2,cat\n2,3,dog\n3,4,cat\n4,5,dog\n")
-    (d / "nan.csv").write_text("a,b,species\n1,2,cat\n2,3,dog\n3,nan,cat\n4,5,dog\n")
-    (d / "ident.csv").write_text("name,city,x,species\n" + "".join(
-        f"person {i},{['Oslo', 'Rome', 'Lima'][i % 3]},{i * 0.5},{['cat', 'dog'][i % 2]}\n"
-        for i in range(30)))
-    (d / "dates.csv").write_text("when,a,species\n" + "".join(
-        f"2024-01-{i + 1:02d},{i},{['cat', 'dog'][i % 2]}\n" for i in range(20)))
-    (d / "inf_target.csv").write_text("a,b,price\n1,2,0.5\n2,3,1.5\n3,4,inf\n4,5,2.5\n")
-    (d / "one_class.csv").write_text(
-        "a,b,species\n" + "".join(f"{i},{i % 3},cat\n" for i in range(12)))
-    X = np.arange(12, dtype=np.float32).reshape(6, 2)
-    np.savez(d / "ok.npz", X=X, y=np.arange(6) % 2)
-    X[1, 1] = np.nan
-    np.savez(d / "nan.npz", X=X, y=np.arange(6) % 2)
-    jobs = {case: (d, ["train", "--epochs", "1", *args, "--out", f"out_{case}"])
-            for case, (args, _) in BAD_TRAIN.items()}
-    return d, run_many(jobs)
-
-
-@pytest.mark.parametrize("case", list(BAD_TRAIN))
-def test_train_bad_input(bad_train, case):
-    d, results = bad_train
-    assert_bad_input(results[case], *BAD_TRAIN[case][1])
-    assert not (d / f"out_{case}").exists()  # nothing written half-way
-
-
+# ------------------------------------------------------------------ bad input: use a run
 def test_train_refuses_to_overwrite_a_run(cls_run, data):
     run_dir, _ = cls_run
     before = (run_dir / "model.safetensors").read_bytes()
@@ -467,40 +360,6 @@ def test_train_refuses_to_overwrite_a_run(cls_run, data):
     assert (run_dir / "model.safetensors").read_bytes() == before
 
 
-def test_class_only_in_a_held_out_split_is_refused(monkeypatch):
-    # Stratified splits keep a sample of every class for training, so the guard is driven
-    # with splits that put one class in a held-out part only.
-    import chainrule.data as data_mod
-    from chainrule.data import Table
-    from chainrule.train.recipe import DataSpec, Recipe
-    from chainrule.train.run import split
-
-    def fake_split(test_rows, val_rows):
-        def split(n, size, seed=None, stratify=None):
-            held = test_rows if n == 9 else val_rows
-            return np.setdiff1d(np.arange(n), held), np.asarray(held)
-        return split
-
-    table = Table(X=np.zeros((9, 2), np.float32), y=np.array([0, 1, 0, 1, 0, 1, 2, 0, 1]),
-                  feature_names=["a", "b"], target_name="species", classes=CLASSES,
-                  source="f.csv", task="classification")
-    cfg = Recipe(data=DataSpec(test_split=0.2, val_split=0.2), seed=0)
-    monkeypatch.setattr(data_mod, "split_indices", fake_split([6], [7]))
-    with pytest.raises(cli.ChainruleError, match="f.csv: class 'emu' appears in the test split "
-                                                 "but never in the training split.*--test-split"):
-        split(table, cfg)
-    # validation rows are positions in the rest: [0..5, 7, 8][7] is row 8
-    table.y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 2])
-    monkeypatch.setattr(data_mod, "split_indices", fake_split([6], [7]))
-    with pytest.raises(cli.ChainruleError, match="'emu' appears in the validation split.*"
-                                                 "--val-split"):
-        split(table, cfg)
-    table.y = np.array([0, 1, 0, 1, 0, 1, 2, 2, 1])
-    train, val, test = split(table, cfg)  # every held-out class is seen in training
-    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(9))
-
-
-# ------------------------------------------------------------------ bad input: use a run
 RUN, REG = "<run>", "<reg>"
 BAD_USE = {  # case: (arguments, words the message must hold)
     "unseen_class": (["evaluate", RUN, "--data", "newclass.csv", "--json"],
@@ -569,16 +428,3 @@ def test_use_a_run_bad_input(bad_use, case):
     assert results[case].stdout == ""
     assert not (d / f"{case}.csv").exists()  # no predictions file
     assert not (d / "missing_dir").exists()
-
-
-def test_train_without_safetensors_fails_before_writing_anything(tmp_path):
-    code = ("import sys\n"
-            "sys.modules['safetensors'] = sys.modules['safetensors.numpy'] = None\n"
-            "from chainrule.cli import main\n"
-            "sys.exit(main(['train', '--dataset', 'spirals', '--epochs', '1', '--out', 'run']))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 2
-    assert "safetensors" in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "run").exists()
