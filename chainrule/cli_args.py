@@ -85,7 +85,7 @@ def _batch_size(text):
 
 
 def _fraction(text):
-    v = _float(text, "a number in [0, 1)")
+    v = _number(text, what="a number in [0, 1)")
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
     return v
@@ -98,15 +98,16 @@ def _positive_float(text):
     return v
 
 
-def _float(text, what="a number"):
+def _number(text, convert=float, what="a number"):
+    """``convert(text)``, or an argparse error saying that ``what`` was expected."""
     try:
-        return float(text)
+        return convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
 def _finite_float(text):
-    v = _float(text)
+    v = _number(text)
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return v
@@ -130,10 +131,7 @@ def _device(text):
 
 
 def _int(text, what="an integer"):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    return _number(text, int, what)
 
 
 def _positive_int(text):
