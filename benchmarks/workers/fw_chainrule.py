@@ -30,10 +30,7 @@ def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01, compiled=False):
     import chainrule.optim as optim  # imported here: inference needs no optimizer
 
     model = build(arch, sizes)
-    if optimizer == "sgd":
-        opt = optim.SGD(model.parameters(), lr=lr)
-    else:
-        opt = optim.Adam(model.parameters(), lr=lr)
+    opt = (optim.SGD if optimizer == "sgd" else optim.Adam)(model.parameters(), lr=lr)
     xt, yt = cr.as_tensor(x), cr.as_tensor(y)
     if compiled:
         captured = cr.compile(model, F.cross_entropy, opt)

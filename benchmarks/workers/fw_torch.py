@@ -36,10 +36,7 @@ def build(arch, sizes):
 
 def trainer(arch, sizes, x, y, optimizer="sgd", lr=0.01):
     model = build(arch, sizes)
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     return C.train_step(model, opt, F.cross_entropy, xt, yt)
 
