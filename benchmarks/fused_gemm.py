@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE / "workers"))
 
 import common as C  # noqa: E402
 import fw_numpy  # noqa: E402
-from csv_read import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 
 class FusedMLP(fw_numpy.MLP):
