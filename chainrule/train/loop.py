@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from ..backend import array_module, get_rng_state, set_rng_state
+from ..backend import get_rng_state, set_rng_state
 from ..device import module_device, to_device, to_host
 from ..errors import ChainruleError
 from ..tensor import Tensor
@@ -31,24 +31,15 @@ from .heads import class_weights
 from .history import History
 from .parallel import data_parallel
 from .progress import Progress
+from .stopping import TrainingDiverged, check_convergence, guarded_step, loss_diverged
+
+__all__ = ["Trainer", "fit", "TrainingDiverged", "TrainingInterrupted"]
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "val_r2", "lr")
 
 
-class TrainingDiverged(ChainruleError):
-    """The loss became NaN or infinite; the weights were left at their last finite values."""
-
-
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training at the end of a step (after writing a checkpoint, if enabled)."""
-
-
-def _all_finite(a):
-    # NOTE: one sum is cheaper than isfinite(a).all(); a sum of finite values that
-    # overflows is rechecked element by element.
-    xp = array_module(a)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(xp.isfinite(a.sum())) or bool(xp.isfinite(a).all())
 
 
 def _as_loader(data, batch_size, shuffle, seed):
@@ -415,18 +406,15 @@ class Trainer:
                     acc["n"] += n
                     continue
                 if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"the training loss became {value} at epoch {epoch + 1}, step "
-                        f"{self.step + 1}; training stopped before that update, so the weights "
-                        f"are the last finite ones (try a lower learning rate)")
+                    raise loss_diverged(value, epoch, self.step)
                 logs = {"loss": value, "n": n, "weight": weight}
                 for cb in after_backward:
                     cb.on_after_backward(self, logs)
                 # the lr of the epoch's last update (a per-step schedule moves it); kept in
                 # the accumulators so that a checkpoint carries it
                 acc["lr"] = float(first_group["lr"])
-                if guarded:
-                    self._guarded_step(epoch)
+                if guarded:  # refuses non-finite gradients and weights (stopping.py)
+                    guarded_step(model, optimizer, epoch, self.step)
                 else:
                     optimizer.step()
                 acc["loss_sum"] += logs["loss"] * n
@@ -446,32 +434,6 @@ class Trainer:
             if batches:  # stop the prefetch thread now, even when an error leaves the loop
                 batches.close()
         self._end_epoch(val_data, count_correct, acc.get("lr"))
-
-    def _guarded_step(self, epoch):
-        """``optimizer.step()``, refused when a gradient holds a NaN or an infinity.
-
-        A finite loss can still have a non-finite gradient (an op at a singular
-        point); checking the gradients before the update keeps the weights finite
-        without copying them at every step. An update that overflows finite
-        gradients into infinite weights (a learning rate near 1e38) is caught
-        right after the step, before any checkpoint or model file is written.
-        """
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and not _all_finite(p.grad):
-                    name = next((n for n, q in self.model.named_parameters() if q is p), "?")
-                    raise TrainingDiverged(
-                        f"the gradient of {name!r} became NaN or infinite at epoch "
-                        f"{epoch + 1}, step {self.step + 1}; training stopped before that "
-                        f"update, so the weights are the last finite ones (try a lower "
-                        f"learning rate)")
-        self.optimizer.step()
-        for name, p in self.model.named_parameters():
-            if not _all_finite(p.data):
-                raise TrainingDiverged(
-                    f"the update at epoch {epoch + 1}, step {self.step + 1} overflowed: "
-                    f"{name!r} is no longer finite; training stopped before writing "
-                    f"anything (try a lower learning rate)")
 
     @property
     def is_main(self):
@@ -509,26 +471,11 @@ class Trainer:
         if self.verbose:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k in _SHOWN)
             print(f"epoch {logs['epoch']}  {shown}  ({logs['time']:.2f}s)", file=sys.stderr)
-        self._check_convergence(logs)
+        check_convergence(self, logs)
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch - 1, logs)
         if self.checkpoint is not None and self.is_main:
             self.checkpoint.after_epoch(self)
-
-    def _check_convergence(self, logs):
-        if self.tol is None:
-            return
-        key = self.monitor or ("val_loss" if "val_loss" in logs else "loss")
-        value, best = logs[key], self.best_monitored
-        if self.mode == "min":
-            stalled, self.best_monitored = value > best - self.tol, min(best, value)
-        else:
-            stalled, self.best_monitored = value < best + self.tol, max(best, value)
-        self.no_improvement_count = self.no_improvement_count + 1 if stalled else 0
-        if self.no_improvement_count >= self.n_iter_no_change:
-            self.stop_training = self.converged = True
-            self.stop_reason = (f"converged: {key} improved by less than tol={self.tol} for "
-                                f"{self.n_iter_no_change} consecutive epochs")
 
 
 def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, **kwargs):

@@ -1,24 +1,22 @@
-"""The fit loop: History, convergence, sample and class weights, full-batch GD, NaN guard."""
+"""The fit loop: History, sample and class weights, full-batch GD, output, compile (the
+convergence test and the NaN guard: test_stopping.py)."""
 
-import math
 import sys
 
 import numpy as np
 import pytest
-from helpers import assert_weights_equal, linear_data, weights_of
+from helpers import linear_data, weights_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import chainrule as cr
 import chainrule.functional as F
 from chainrule import nn
-from chainrule.errors import ChainruleError
 from chainrule.train import (
     BinaryHead,
     LambdaCallback,
     RegressionHead,
     SoftmaxHead,
     Trainer,
-    TrainingDiverged,
     fit,
 )
 from chainrule.train.progress import Progress
@@ -119,66 +117,6 @@ def test_full_batch_gradient_descent_matches_numpy():
     assert_allclose(model.weight.numpy().ravel(), w, rtol=1e-4, atol=1e-6)
     assert_allclose(model.bias.numpy(), [b], rtol=1e-4, atol=1e-6)
     assert_allclose(h["loss"], losses, rtol=1e-4)
-
-
-# ------------------------------------------------------------------ convergence
-def _sklearn_stop_epoch(values, tol, n_iter_no_change):
-    """The epoch (1-based) at which scikit-learn's MLP rule stops, or None."""
-    best, bad = math.inf, 0
-    for i, v in enumerate(values):
-        bad = bad + 1 if v > best - tol else 0
-        best = min(best, v)
-        if bad >= n_iter_no_change:
-            return i + 1
-    return None
-
-
-def test_convergence_on_training_loss_stops_early_and_says_why():
-    X, y = linear_data()
-    cr.manual_seed(0)
-    model = cr.nn.Linear(3, 1)
-    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
-                      tol=1e-4, n_iter_no_change=3)
-    h = trainer.fit((X, y), epochs=500, batch_size=None)
-    assert 5 < h.epochs < 500
-    assert h.epochs == _sklearn_stop_epoch(h["loss"], 1e-4, 3)
-    assert trainer.stop_training
-    assert "converged" in trainer.stop_reason and "loss" in trainer.stop_reason
-    assert "tol=0.0001" in trainer.stop_reason and "3 consecutive epochs" in trainer.stop_reason
-    # each of the last n_iter_no_change epochs improved by less than tol on the best so far
-    for i in range(h.epochs - 3, h.epochs):
-        assert h["loss"][i] > min(h["loss"][:i]) - 1e-4
-
-
-def test_convergence_monitors_validation_loss_when_there_is_one():
-    X, y = linear_data()
-    Xv, yv = linear_data(20, seed=1)
-    cr.manual_seed(0)
-    model = cr.nn.Linear(3, 1)
-    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
-                      tol=1e-3, n_iter_no_change=2)
-    h = trainer.fit((X, y), (Xv, yv), epochs=500, batch_size=None)
-    assert h.epochs < 500
-    assert h.epochs == _sklearn_stop_epoch(h["val_loss"], 1e-3, 2)
-    assert "val_loss" in trainer.stop_reason
-
-
-def test_no_tol_runs_every_epoch(capsys):
-    X, y = linear_data()
-    model = cr.nn.Linear(3, 1)
-    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1))
-    h = trainer.fit((X, y), epochs=40, batch_size=None)
-    assert h.epochs == 40 and trainer.stop_reason is None
-
-
-def test_stop_message_printed_when_verbose(capsys):
-    X, y = linear_data()
-    model = cr.nn.Linear(3, 1)
-    trainer = Trainer(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=0.1),
-                      tol=1.0, n_iter_no_change=1, verbose=1)
-    h = trainer.fit((X, y), epochs=50, batch_size=None)
-    err = capsys.readouterr().err
-    assert f"Stopped after epoch {h.epochs}: converged" in err
 
 
 def test_trainer_and_fit_validation():
@@ -291,78 +229,6 @@ def test_weighted_validation_loss():
     logp = F.log_softmax(model(cr.tensor(X)), axis=-1).numpy().astype(np.float64)
     nll = -logp[np.arange(12), y]
     assert_allclose(h["val_loss"][0], (w * nll).sum() / w.sum(), rtol=1e-5)
-
-
-# ------------------------------------------------------------------ NaN / divergence guard
-def _exploding_regression():
-    X, y = linear_data(32)
-    return X * 10, y * 10
-
-
-def test_loss_overflow_stops_naming_the_step_with_finite_weights():
-    X, y = _exploding_regression()
-    cr.manual_seed(0)
-    model = cr.nn.Linear(3, 1)
-    snapshots = {}
-
-    def snap(trainer, step, logs):
-        snapshots[step] = weights_of(trainer.model)
-
-    # the overflow is the subject: the guard reports it, not NumPy's warning
-    with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
-        fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1.0), (X, y),
-            epochs=100, batch_size=None, callbacks=[LambdaCallback(on_batch_end=snap)])
-    last = max(snapshots)
-    assert 1 < last < 100
-    msg = str(info.value)
-    assert f"epoch {last + 1}, step {last + 1}" in msg
-    assert "last finite" in msg and "learning rate" in msg
-    assert all(np.isfinite(v).all() for v in model.state_dict().values())
-    assert_weights_equal(model, snapshots[last])
-
-
-def test_update_that_overflows_the_weights_stops_at_that_step():
-    # lr * grad overflows float32 on the first step although loss and gradients are finite
-    X, y = _exploding_regression()
-    cr.manual_seed(0)
-    model = cr.nn.Linear(3, 1)
-    logged = []
-    # the overflow is the subject: the guard reports it, not NumPy's warning
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1 overflowed.*'weight'"), \
-            np.errstate(all="ignore"):
-        fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1e38), (X, y),
-            epochs=3, batch_size=None,
-            callbacks=[LambdaCallback(on_batch_end=lambda *a: logged.append(a[1]))])
-    assert logged == []  # stopped before the step was counted, logged or checkpointed
-
-
-def test_nan_gradient_with_a_finite_loss_is_caught():
-    X, y = linear_data()
-
-    def loss_fn(out, target):  # sqrt'(0) is infinite: a finite loss with NaN gradients
-        return F.mse_loss(out, target) + (out * 0).sqrt().sum()
-
-    cr.manual_seed(0)
-    model = nn.MLP(3, [4], 1)
-    steps = []
-    good = {}
-
-    def snap(trainer, step, logs):
-        steps.append(step)
-        good.update(weights_of(trainer.model))
-
-    good.update(weights_of(model))
-    # sqrt(0)'s infinite slope is the subject: the guard reports it, not NumPy's warning
-    with pytest.raises(TrainingDiverged, match="step 1"), np.errstate(all="ignore"):
-        fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2,
-            batch_size=8, callbacks=[LambdaCallback(on_batch_end=snap)])
-    assert steps == []
-    assert_weights_equal(model, good)
-
-
-def test_training_diverged_is_a_chainrule_error():
-    assert issubclass(TrainingDiverged, ChainruleError)
-    assert issubclass(TrainingDiverged, ValueError)
 
 
 # ------------------------------------------------------------------ output: bar or lines
