@@ -1,4 +1,5 @@
-"""Tensor and its operators (creation helpers such as ``tensor`` and ``zeros``: creation.py).
+"""Tensor and its operators (creation helpers such as ``tensor`` and ``zeros``: creation.py;
+the differentiable methods such as ``sum`` and ``reshape``: tensor_methods.py).
 
 A Tensor wraps an ndarray. When an op runs on tensors of which one requires a
 gradient (and grad mode is on), the result remembers its inputs and the op's
@@ -19,19 +20,22 @@ from .autograd import apply, enable_grad, is_grad_enabled, no_grad, run_backward
 from .backend import DEFAULT_FLOAT, array_module, is_device_array, is_float
 from .device import device as as_device
 from .device import device_of, is_device_spec, to_device, to_host
+from .tensor_methods import TensorMethods, axis_arg
 
 __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
            "as_array", "axis_arg", "operand"]
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array that can record the ops applied to it.
 
     Build one with ``cr.tensor`` (or ``cr.zeros``, ``cr.randn``...: see
     :mod:`chainrule.creation`). When an op runs on tensors of which one requires a
     gradient, its result remembers its inputs and how to differentiate the op;
     :meth:`backward` then applies the chain rule from that result back to every tensor
-    that requires a gradient.
+    that requires a gradient. The methods that apply one differentiable op (``sum``,
+    ``exp``, ``softmax``, ``reshape``...) come from
+    :class:`~chainrule.tensor_methods.TensorMethods`.
 
     Attributes
     ----------
@@ -336,7 +340,8 @@ class Tensor:
             return Tensor(np.asarray(out) if isinstance(out, np.generic) else out)
         return apply(ops.shape.getitem, self, index=_index(index, self.data))
 
-    # comparisons give boolean tensors and are never differentiated
+    # ------------------------------------------------------------- not differentiable
+    # comparisons give boolean tensors, argmax and argmin integer ones
     def _compare(self, other, name):
         other = other.data if isinstance(other, Tensor) else other
         return Tensor(getattr(array_module(self.data, other), name)(self.data, other))
@@ -359,35 +364,6 @@ class Tensor:
     def __ne__(self, other):
         return self._compare(other, "not_equal")
 
-    # ------------------------------------------------------------- methods
-    # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
-        return apply(ops.reduction.sum, self, axis=axis_arg(axis, dim),
-                     keepdims=keepdims if keepdim is None else keepdim)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Mean over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
-        return apply(ops.reduction.mean, self, axis=axis_arg(axis, dim),
-                     keepdims=keepdims if keepdim is None else keepdim)
-
-    def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis``; the gradient goes to the maximal elements (shared on ties)."""
-        return apply(ops.reduction.max, self, axis=axis_arg(axis), keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        """Minimum over ``axis``; the gradient goes to the minimal elements (shared on ties)."""
-        return apply(ops.reduction.min, self, axis=axis_arg(axis), keepdims=keepdims)
-
-    def var(self, axis=None, keepdims=False, correction=1):
-        """Variance over ``axis`` with ``correction`` degrees of freedom removed (1: unbiased)."""
-        return apply(ops.reduction.var, self, axis=axis_arg(axis), keepdims=keepdims,
-                     correction=correction)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        """``log(sum(exp(x)))`` over ``axis``, computed stably (the max subtracted first)."""
-        return apply(ops.reduction.logsumexp, self, axis=axis_arg(axis), keepdims=keepdims)
-
     def argmax(self, axis=None, keepdims=False):
         """Indices of the maxima over ``axis`` (an integer tensor, not differentiable)."""
         return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
@@ -396,89 +372,8 @@ class Tensor:
         """Indices of the minima over ``axis`` (an integer tensor, not differentiable)."""
         return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
 
-    def exp(self):
-        """Elementwise :math:`e^x`."""
-        return apply(ops.exponential.exp, self)
 
-    def log(self):
-        """Elementwise natural logarithm."""
-        return apply(ops.exponential.log, self)
-
-    def sqrt(self):
-        """Elementwise square root."""
-        return apply(ops.exponential.sqrt, self)
-
-    def abs(self):
-        """Elementwise absolute value (gradient ``sign(x)``, 0 at 0)."""
-        return apply(ops.arithmetic.abs, self)
-
-    def tanh(self):
-        """Elementwise hyperbolic tangent (gradient :math:`1 - \\tanh^2 x`)."""
-        return apply(ops.activation.tanh, self)
-
-    def sigmoid(self):
-        """Elementwise logistic sigmoid :math:`1 / (1 + e^{-x})`, stable for any input."""
-        return apply(ops.activation.sigmoid, self)
-
-    def relu(self):
-        """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
-        return apply(ops.activation.relu, self)
-
-    def clip(self, lo=None, hi=None):
-        """Elementwise clamp to ``[lo, hi]`` (either may be None); gradient 0 outside."""
-        return apply(ops.arithmetic.clip, self, lo=lo, hi=hi)
-
-    clamp = clip
-
-    def softmax(self, axis=-1, *, dim=None):
-        """Softmax over ``axis``: :math:`e^{x_i - \\max x} / \\sum_k e^{x_k - \\max x}`."""
-        return apply(ops.softmax.softmax, self, axis=axis_arg(axis, dim))
-
-    def log_softmax(self, axis=-1, *, dim=None):
-        """Log of the softmax over ``axis``, computed stably as ``x - logsumexp(x)``."""
-        return apply(ops.softmax.log_softmax, self, axis=axis_arg(axis, dim))
-
-    def reshape(self, *shape):
-        """The same elements in a new shape (ints or one tuple; one entry may be -1)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return apply(ops.shape.reshape, self, shape=shape)
-
-    view = reshape
-
-    def flatten(self, start_axis=0):
-        """Reshape to ``shape[:start_axis] + (-1,)``."""
-        return self.reshape(self.shape[:start_axis] + (-1,))
-
-    def transpose(self, *axes):
-        """Permute the axes (reverse them when none are given)."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return apply(ops.shape.transpose, self, axes=axes or None)
-
-    def squeeze(self, axis=None):
-        """Remove axes of length 1 (only ``axis`` when given)."""
-        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
-
-    def unsqueeze(self, axis):
-        """Insert an axis of length 1 at position ``axis``."""
-        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
-
-    def expand(self, *shape):
-        """Broadcast to ``shape`` (the gradient is summed back over the broadcast axes)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return apply(ops.shape.broadcast_to, self, shape=shape)
-
-
-# ------------------------------------------------------------------ creation
-def axis_arg(axis, dim=None):
-    """The axis argument (a list becomes a tuple); PyTorch's name ``dim`` overrides it."""
-    if dim is not None:
-        axis = dim
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
+# ------------------------------------------------------------------ arguments
 def _index(index, data):
     """Tensors inside an index become arrays; index arrays go to ``data``'s device."""
     if index.__class__ is slice:  # x[a:b], the minibatch of a training loop
