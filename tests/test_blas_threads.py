@@ -112,3 +112,16 @@ def test_numpys_blas_is_found_when_scipy_loads_its_own():
     code = "import scipy.linalg\n" + PROBE.format(extra="", result="cr._blas.is_automatic()")
     _, small, got, auto = _run(code)
     assert auto is True and small == 1 and got == 1
+
+
+def test_niced_work_of_other_processes_leaves_the_cores_free(monkeypatch, tmp_path):
+    # /proc/stat's first line: user nice system idle iowait irq softirq steal
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 900 0 0 0 0 0 0 0 0\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(
+        stat if f == "/proc/stat" else f, *a, **k))
+    monkeypatch.setattr(_blas, "_own_nice", lambda: 0)
+    assert _blas._proc_stat() == (100, 1000)  # the niced 900 count as free
+    monkeypatch.setattr(_blas, "_own_nice", lambda: 10)
+    assert _blas._proc_stat() == (1000, 1000)  # niced ourselves: they compete with us
