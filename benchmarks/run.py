@@ -98,11 +98,12 @@ def clean_env():
 
 # ---------------------------------------------------------------------- quiet gate
 def _cpu_busy(window=0.25):
-    """Fraction of all CPUs busy over ``window`` seconds (from /proc/stat)."""
+    """Fraction of all CPUs busy over ``window`` seconds (from /proc/stat), niced work
+    not counted."""
     def read():
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        idle = v[3] + v[4]
+        idle = v[3] + v[4] + v[1]  # niced processes yield the CPU (as in chainrule/_blas.py)
         return sum(v), idle
 
     t0, i0 = read()
