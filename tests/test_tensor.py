@@ -240,3 +240,98 @@ def test_zero_grad():
     (x * 2).sum().backward()
     x.zero_grad()
     assert x.grad is None
+
+
+# ---------------------------------------------------------------- found by mutation testing
+def test_python_scalars_take_the_tensors_float_dtype():
+    x = cr.tensor(np.array([1.0, 2.0]))  # float64
+    np.testing.assert_array_equal((x + 0.1).numpy(), np.array([1.0, 2.0]) + 0.1)
+    np.testing.assert_array_equal((x - 1.5).numpy(), [-0.5, 0.5])
+    i = cr.tensor([1, 2])
+    assert (i * 2.5).numpy().tolist() == [2.5, 5.0] and (i * 2).dtype == i.dtype
+
+
+def test_matmul_with_an_array_on_either_side():
+    a = np.arange(6.0).reshape(2, 3)
+    x = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    np.testing.assert_array_equal((x @ a).numpy(), np.ones((3, 2)) @ a)
+    y = a @ x  # ndarray @ Tensor: Tensor.__rmatmul__
+    assert isinstance(y, cr.Tensor)
+    np.testing.assert_array_equal(y.numpy(), a @ np.ones((3, 2)))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, a.T @ np.ones((2, 2)))
+
+
+def test_array_protocol_and_numpy_scalars():
+    x = cr.tensor([1.0, 2.5])
+    assert np.asarray(x).dtype == np.float32 and np.asarray(x) is x.numpy() is x.data
+    assert np.asarray(x, dtype=np.int64).tolist() == [1, 2]
+    assert type(x[0].data) is np.ndarray and x[0].shape == ()  # not a NumPy scalar
+    assert cr.tensor([[3.0]]).item() == 3.0
+    assert np.asarray(x.argmax()).item() == 1 and np.asarray(x.argmin()).item() == 0
+    m = cr.tensor([[1.0, 5.0], [7.0, 0.0]])
+    assert m.argmax(axis=1).numpy().tolist() == [1, 0]
+    assert m.argmin(axis=0, keepdims=True).numpy().tolist() == [[0, 1]]
+    assert m.argmax().numpy().shape == ()
+
+
+def test_float_and_astype_to_float32():
+    x = cr.tensor(np.array([1.5, 2.5]), requires_grad=True)
+    for y in (x.float(), x.astype(np.float32), x.to(np.float32)):
+        assert y.dtype == np.float32 and y.requires_grad
+    assert x.to(np.float64) is x and x.to("cpu") is x and x.cpu() is x
+    (x.float() * 2).sum().backward()
+    assert x.grad.dtype == np.float64 and x.grad.tolist() == [2.0, 2.0]
+    with pytest.raises(cr.DeviceError, match="cuda"):
+        x.cuda()  # no GPU here: the device is refused, not ignored
+
+
+def test_backward_seeds_take_the_tensors_dtype():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)  # float32
+    (x * x).sum().backward()
+    assert x.grad.dtype == np.float32
+    x.zero_grad()
+    (x * 3).backward([1.0, 0.5])  # a list; float64 values
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 1.5]
+    x.zero_grad()
+    (x * 3).backward(cr.tensor(np.array([2.0, 1.0])))  # a float64 Tensor
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [6.0, 3.0]
+
+
+def test_softmax_dim_and_sum_keepdim():
+    x = cr.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(axis=0).numpy())
+    assert x.sum(dim=0, keepdim=True).shape == (1, 3)
+
+
+def test_repr():
+    assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(cr.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)) == (
+        "tensor([[1., 2.],\n        [3., 4.]], dtype=float64, requires_grad=True)")
+
+
+def test_indexing_and_numpy_on_a_device():
+    import fake_device
+
+    fake_device.install()
+    x = cr.tensor(np.arange(12.0).reshape(3, 4), device="fake")
+    from chainrule.tensor import as_array
+
+    assert as_array(x.data, None, fake_device.fake).dtype == np.float64  # kept float64
+    a = x.numpy()
+    assert type(a) is np.ndarray
+    np.testing.assert_array_equal(a, np.arange(12.0).reshape(3, 4))
+    rows = np.array([2, 0])
+    for grad in (False, True):
+        x.requires_grad = grad
+        for index, want in ((rows, a[rows]), ((rows, 1), a[rows, 1]),
+                            ([0, 2], a[[0, 2]])):
+            got = x[index]
+            assert type(got.data) is fake_device.FakeArray
+            np.testing.assert_array_equal(got.numpy(), want)
+    h = cr.tensor([1.0, 2.0], requires_grad=True)
+    d = h.to("fake")
+    assert type(d.data) is fake_device.FakeArray and d.requires_grad
+    (d * 3).sum().backward()  # the gradient comes back to the host
+    assert type(h.grad) is np.ndarray and h.grad.tolist() == [3.0, 3.0]
+    assert d.to("fake") is d and type(d.cpu().data) is np.ndarray
