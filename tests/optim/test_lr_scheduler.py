@@ -282,15 +282,107 @@ def test_load_state_dict_mismatch():
     (lambda o: ReduceLROnPlateau(o, cooldown=-1), "cooldown"),
     (lambda o: ReduceLROnPlateau(o, min_lr=[0.0, 0.0, 0.0]), "min_lr"),
     (lambda o: ReduceLROnPlateau(o, min_lr=-1.0), "min_lr"),
+    (lambda o: ReduceLROnPlateau(o, eps=-1.0), "eps"),
+    (lambda o: StepLR(o, 0), "step_size"),
+    (lambda o: StepLR(o, 2, gamma=0), "gamma"),
+    (lambda o: MultiStepLR(o, [-1]), "milestones"),
+    (lambda o: MultiStepLR(o, [2], gamma=0), "gamma"),
+    (lambda o: ExponentialLR(o, 0), "gamma"),
+    (lambda o: OneCycleLR(o, 1.0, 10, final_div_factor=0), "final_div_factor"),
 ])
 def test_invalid_arguments(make, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):  # the argument, by its own name
         make(make_opt((BASE, 0.1)))
 
 
-def test_needs_an_optimizer():
+@pytest.mark.parametrize("make", [
+    lambda o: StepLR(o, 2), lambda o: LambdaLR(o, lambda t: 1.0),
+    lambda o: OneCycleLR(o, 1.0, 10)])
+def test_needs_an_optimizer(make):
     with pytest.raises(TypeError):
-        StepLR("not an optimizer", 2)
+        make("not an optimizer")
+
+
+def test_limits_of_the_arguments_are_accepted():
+    o = make_opt()
+    for sched in (CosineAnnealingLR(o, 1), LinearWarmup(o, 0), LinearWarmup(o, 3, 1.0),
+                  MultiStepLR(o, [0]), OneCycleLR(o, 1.0, 1), OneCycleLR(o, 1.0, 10, 1.0),
+                  ReduceLROnPlateau(make_opt((BASE, 0.1)), min_lr=[0.0, 0.01])):
+        assert sched.get_last_lr()
+    with pytest.raises(ValueError, match="^unknown scheduler 'nope'"):
+        get_scheduler("nope", o)
+
+
+def test_defaults():
+    o = make_opt()
+    assert StepLR(o, 1).gamma == 0.1 and MultiStepLR(o, [1]).gamma == 0.1
+    one = OneCycleLR(o, 1.0, 10)
+    assert (one.pct_start, one.anneal_strategy, one.div_factor, one.final_div_factor) \
+        == (0.3, "cos", 25.0, 1e4)
+    p = ReduceLROnPlateau(make_opt())  # (OneCycleLR set the lr of o)
+    assert (p.mode, p.factor, p.patience, p.threshold, p.threshold_mode, p.cooldown,
+            p.min_lrs, p.eps) == ("min", 0.1, 10, 1e-4, "rel", 0, [0], 1e-8)
+    assert p.get_last_lr() == [BASE] and p.last_epoch == 0
+    assert schedules.step_decay(3, 1) == pytest.approx(1e-3)
+    assert schedules.multistep_decay(3, [1, 2]) == pytest.approx(1e-2)
+    assert schedules.inverse_time_decay(2, 0.5) == 0.5
+    for step in range(10):
+        assert schedules.one_cycle(step, 1.0, 10) == schedules.one_cycle(
+            step, 1.0, 10, 0.3, "cos", 25.0, 1e4)
+
+
+def test_multistep_gamma_and_a_one_step_cycle():
+    o = make_opt()
+    got = [lr[0] for lr in lr_sequence(MultiStepLR(o, [1, 3], gamma=0.5), 4)]
+    assert got == pytest.approx([BASE, BASE / 2, BASE / 2, BASE / 4])
+    # total_steps=1: both phases have length 0, the step is the end of the cycle
+    assert OneCycleLR(make_opt(), 1.0, 1).get_last_lr() == pytest.approx([1.0 / 25 / 1e4])
+
+
+def test_warmup_hands_over_at_warmup_steps():
+    o = make_opt()
+    sched = LinearWarmup(o, 2, after=LambdaLR(o, lambda t: 0.5 ** (t + 1)))
+    assert [lr[0] for lr in lr_sequence(sched, 4)] == pytest.approx(
+        [0.0, BASE / 2, BASE / 2, BASE / 4])
+
+
+def test_warmup_state_dict_without_a_next_schedule():
+    sched = LinearWarmup(make_opt(), 4)
+    sched.step()
+    again = LinearWarmup(make_opt(), 4)
+    again.load_state_dict(json.loads(json.dumps(sched.state_dict())))
+    assert again.get_last_lr() == sched.get_last_lr() == [BASE / 4]
+
+
+@pytest.mark.parametrize("mode, threshold_mode, same, better, between", [
+    ("min", "rel", 1.0, 0.999, 1.2),  # bound 2 * (1 - 0.5) = 1
+    ("min", "abs", 1.5, 1.499, 1.2),  # bound 2 - 0.5 = 1.5
+    ("max", "rel", 3.0, 3.001, 2.7),  # bound 2 * (1 + 0.5) = 3
+    ("max", "abs", 2.5, 2.501, 2.7),  # bound 2 + 0.5 = 2.5
+])
+def test_plateau_improvement_bounds(mode, threshold_mode, same, better, between):
+    p = ReduceLROnPlateau(make_opt(), mode=mode, threshold=0.5, threshold_mode=threshold_mode)
+    assert not p.is_better(same, 2.0) and p.is_better(better, 2.0)
+    # a value that the other threshold mode would judge the other way
+    other = ReduceLROnPlateau(make_opt(), mode=mode, threshold=0.5,
+                              threshold_mode="abs" if threshold_mode == "rel" else "rel")
+    assert p.is_better(between, 2.0) != other.is_better(between, 2.0)
+
+
+def test_plateau_counts_after_a_reduction_and_ignores_changes_under_eps():
+    o = make_opt()
+    p = ReduceLROnPlateau(o, factor=0.5, patience=1)
+    lrs = []
+    for _ in range(7):
+        p.step(1.0)  # never better after the first
+        lrs.append(o.param_groups[0]["lr"])
+    assert lrs == pytest.approx([BASE, BASE, BASE / 2, BASE / 2, BASE / 4, BASE / 4, BASE / 8])
+    assert p.last_epoch == 7
+    o = make_opt()
+    p = ReduceLROnPlateau(o, factor=0.5, patience=0, min_lr=BASE - 1e-9)
+    for v in (1.0, 1.0, 1.0):
+        p.step(v)
+    assert o.param_groups[0]["lr"] == BASE  # a change of 1e-9 < eps is not made
 
 
 @pytest.mark.parametrize("name, kwargs, cls", [
