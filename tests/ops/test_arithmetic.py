@@ -152,3 +152,39 @@ def test_broadcast_mismatch_names_op_and_shapes():
         cr.tensor(np.ones((2, 3))) + cr.tensor(np.ones(4))
     with pytest.raises(ValueError, match=r"mul"):
         cr.tensor(np.ones((2, 3))) * cr.tensor(np.ones((3, 2)))
+
+
+def test_minimum_splits_ties():
+    a = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = cr.tensor([1.0, 3.0, 2.0], requires_grad=True)
+    F.minimum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(b.grad, [0.5, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("fn", [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+                                lambda a, b: a / b, F.maximum, F.minimum,
+                                lambda a, b: F.where(a > 0.5, a, b)],
+                         ids=["add", "sub", "mul", "div", "maximum", "minimum", "where"])
+def test_one_input_needing_a_gradient_gets_the_same_one(fn):
+    av, bv = np.array([0.3, 1.7, -2.0]), np.array([1.1, 0.9, -2.5])
+    both = [cr.tensor(av, requires_grad=True), cr.tensor(bv, requires_grad=True)]
+    fn(*both).sum().backward()
+    for i in (0, 1):
+        one = [cr.tensor(av, requires_grad=i == 0), cr.tensor(bv, requires_grad=i == 1)]
+        fn(*one).sum().backward()
+        np.testing.assert_array_equal(one[i].grad, both[i].grad)
+        assert one[1 - i].grad is None
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum", "where"])
+def test_backward_of_the_op_keeps_float32(op):
+    # at the op level: the engine would cast a float64 gradient back at the leaf
+    from chainrule import ops
+
+    a = np.array([1.0, 2.0, 3.0], np.float32)
+    b = np.array([1.0, 3.0, 2.0], np.float32)
+    args = (a, b, a > 1.5) if op == "where" else (a, b)
+    _, backward = getattr(ops.arithmetic, op)(*args)
+    grads = backward(np.ones(3, np.float32), (True, True))
+    assert [g.dtype for g in grads] == [np.float32, np.float32]
