@@ -121,3 +121,25 @@ def test_logsumexp_of_minus_inf_entries():
 def test_axis_out_of_range_raises():
     with pytest.raises((ValueError, np.exceptions.AxisError)):
         cr.tensor(np.ones((2, 3))).sum(axis=2)
+
+
+def test_op_defaults_reduce_every_axis_without_keepdims():
+    from chainrule import ops
+
+    a = np.array([[1.0, 4.0, 2.0], [3.0, 0.5, 2.5]])
+    for name, ref in (("sum", np.sum), ("mean", np.mean), ("max", np.max), ("min", np.min),
+                      ("logsumexp", lambda x: np.log(np.exp(x).sum())),
+                      ("var", lambda x: np.var(x, ddof=1))):  # correction 1 by default
+        out, _ = getattr(ops.reduction, name)(a)
+        assert out.shape == (), name
+        np.testing.assert_allclose(out, ref(a), rtol=1e-12, err_msg=name)
+
+
+def test_max_backward_keeps_float32_at_the_op_level():
+    from chainrule import ops
+
+    a = np.array([[1.0, 3.0, 3.0]], np.float32)
+    for name in ("max", "min"):
+        _, backward = getattr(ops.reduction, name)(a, axis=1)
+        (g,) = backward(np.ones(1, np.float32), (True,))
+        assert g.dtype == np.float32
