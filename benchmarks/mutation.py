@@ -124,8 +124,9 @@ def _survivors(name):
     path = OUT / f"{name}.txt"
     if not path.exists():
         raise SystemExit(f"{path} does not exist: run the target first")
+    # survived or "no tests" (a timeout was detected: the walk did not end)
     return [ln.split(":")[0] for ln in path.read_text().splitlines()
-            if ln.startswith("chainrule.") and not ln.endswith(": killed")]
+            if ln.startswith("chainrule.") and ln.endswith((": survived", ": no tests"))]
 
 
 def run_target(name, jobs, rerun=False, message_lines=True):
