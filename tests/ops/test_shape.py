@@ -155,3 +155,36 @@ def test_flatten_squeeze_unsqueeze(shape):
 def test_reshape_bad_size_names_op():
     with pytest.raises(ValueError, match="reshape"):
         cr.tensor(np.ones((2, 3))).reshape(4, 2)
+
+
+def test_pad_in_pytorch_order_and_its_gradient():
+    from chainrule import ops
+
+    a = np.arange(6.0).reshape(2, 3)
+    out, backward = ops.shape.pad(a, (1, 2))  # last axis: 1 before, 2 after; value 0
+    np.testing.assert_array_equal(out, np.pad(a, ((0, 0), (1, 2))))
+    g = np.arange(12.0).reshape(2, 6)
+    np.testing.assert_array_equal(backward(g, (True,))[0], g[:, 1:4])
+    out, _ = ops.shape.pad(a, [0, 1, 2, 0], value=-1.0)  # last axis (0, 1), first (2, 0)
+    np.testing.assert_array_equal(out, np.pad(a, ((2, 0), (0, 1)), constant_values=-1.0))
+    assert out.dtype == a.dtype
+    x = cr.tensor(a, requires_grad=True)
+    w = np.arange(20.0).reshape(4, 5)[:3]
+    (F.pad(x, (1, 1, 1, 0)) * cr.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad, w[1:3, 1:4])
+    for bad in ((1,), (1, 1, 1, 1, 1, 1), (-1, 0), (True, 0), (1.0, 0)):
+        with pytest.raises(ValueError, match=r"^pad: pad must be an even-length tuple"):
+            ops.shape.pad(a, bad)
+    assert ops.shape.pad(a, (0, 0, 0, 0))[0].shape == (2, 3)  # every axis, zero widths
+
+
+def test_concat_and_stack_default_to_axis_0_and_getitem_keeps_float32():
+    from chainrule import ops
+
+    a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    assert ops.shape.concat(a, b)[0].shape == (4, 3)
+    assert ops.shape.stack(a, b)[0].shape == (2, 2, 3)
+    for index in (np.array([0, 0]), (slice(None), 1)):
+        _, backward = ops.shape.getitem(a, index)
+        g = np.ones(a[index].shape, np.float32)
+        assert backward(g, (True,))[0].dtype == np.float32
