@@ -124,3 +124,15 @@ def test_batch_norm_errors():
         F.batch_norm(cr.tensor(np.ones(3)))
     with pytest.raises(ValueError, match="running"):
         F.batch_norm(cr.tensor(np.ones((2, 3))), training=False)
+
+
+def test_op_defaults_last_axis_and_eps():
+    from chainrule import ops
+
+    x = rng(3).normal(0.0, 0.01, (4, 2, 3))  # variance ~1e-4: eps 1e-5 shows
+    out, _ = ops.normalization.layer_norm(x)  # the last axis only
+    m, v = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
+    np.testing.assert_allclose(out, (x - m) / np.sqrt(v + 1e-5), rtol=1e-10)
+    out, *_ = ops.normalization.batch_norm_train(x)  # N and L, per channel
+    m, v = x.mean(axis=(0, 2), keepdims=True), x.var(axis=(0, 2), keepdims=True)
+    np.testing.assert_allclose(out, (x - m) / np.sqrt(v + 1e-5), rtol=1e-10)
