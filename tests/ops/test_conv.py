@@ -153,3 +153,70 @@ def test_conv2d_errors_name_the_problem(kwargs, shapes, match):
     x, w = (cr.tensor(np.zeros(s, dtype=np.float32)) for s in shapes)
     with pytest.raises(ValueError, match=match):
         F.conv2d(x, w, **kwargs)
+
+
+# ---------------------------------------------------------------- found by mutation testing
+@pytest.mark.parametrize("kwargs, shapes, match", [
+    ({}, ((1, 1, 5), (1, 1, 3, 3)), r"^conv2d: input and weight must have 4 dimensions"),
+    ({}, ((1, 1, 5, 5), (1, 1, 3)), r"^conv2d: input and weight must have 4 dimensions"),
+    ({"groups": 0}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: groups must be a positive int"),
+    ({"groups": 1.0}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: groups must be a positive int"),
+    ({"groups": True}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: groups must be a positive"),
+    ({"stride": 0}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: stride must be"),
+    ({"dilation": 0}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: dilation must be"),
+    ({"padding": -1}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: padding must be"),
+    ({}, ((1, 1, 2, 2), (1, 1, 3, 3)), r"^conv2d: the kernel"),
+    ({"bias": np.zeros(2, np.float32)}, ((1, 1, 5, 5), (1, 1, 3, 3)), r"^conv2d: bias of"),
+])
+def test_conv2d_errors_start_with_the_op_and_the_argument(kwargs, shapes, match):
+    x, w = (np.zeros(s, dtype=np.float32) for s in shapes)
+    with pytest.raises(ValueError, match=match):
+        conv_ops.conv2d(x, w, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(stride=0), r"^conv1d: stride must be"), (dict(dilation=0), r"^conv1d: dilation"),
+    (dict(padding=-1), r"^conv1d: padding must be"), (dict(groups=0), r"^conv1d: groups"),
+])
+def test_conv1d_errors_name_conv1d_and_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        conv_ops.conv1d(np.zeros((1, 1, 5)), np.zeros((1, 1, 3)), **kwargs)
+    with pytest.raises(ValueError, match=r"^conv1d: input must have shape"):
+        conv_ops.conv1d(np.zeros((1, 5)), np.zeros((1, 1, 3)))
+
+
+def test_op_defaults_are_stride_1_no_padding_dilation_1_one_group():
+    x, w = uniform((1, 2, 5, 6)), uniform((2, 2, 3, 2), seed=1)
+    np.testing.assert_allclose(conv_ops.conv2d(x, w)[0], ref_conv2d(x, w), rtol=1e-12)
+    x1, w1 = x[:, :, 0], w[:, :, 0]
+    np.testing.assert_allclose(conv_ops.conv1d(x1, w1)[0],
+                               ref_conv2d(x1[:, :, None], w1[:, :, None])[:, :, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("conv, x_shape, w_shape", [
+    (F.conv2d, (2, 2, 5, 4), (3, 2, 3, 2)), (F.conv1d, (2, 2, 6), (3, 2, 3))])
+def test_only_the_input_or_only_the_weight_needing_a_gradient(conv, x_shape, w_shape):
+    x, w = uniform(x_shape), uniform(w_shape, seed=1)
+    r = uniform(conv(cr.tensor(x), cr.tensor(w), padding=1).shape, seed=2)
+    both = [cr.tensor(x, requires_grad=True), cr.tensor(w, requires_grad=True)]
+    (conv(*both, padding=1) * cr.tensor(r)).sum().backward()
+    for i in (0, 1):
+        one = [cr.tensor(x, requires_grad=i == 0), cr.tensor(w, requires_grad=i == 1)]
+        (conv(*one, padding=1) * cr.tensor(r)).sum().backward()
+        np.testing.assert_allclose(one[i].grad, both[i].grad, rtol=1e-12, atol=1e-12)
+        assert one[1 - i].grad is None
+
+
+def test_a_one_by_one_kernel_with_a_stride():
+    check_op(lambda x, w: F.conv2d(x, w, stride=(2, 1)),
+             lambda x, w: ref_conv2d(x, w, stride=(2, 1)), (2, 3, 5, 4), (2, 3, 1, 1))
+
+
+def test_float32_stays_float32_in_the_chunked_path_and_the_backward(monkeypatch):
+    x = uniform((3, 2, 5, 5)).astype(np.float32)
+    w = uniform((2, 2, 3, 3), seed=1).astype(np.float32)
+    for limit in (conv_ops.COLUMN_BUFFER_LIMIT, 1):  # whole batch, then one sample a chunk
+        monkeypatch.setattr(conv_ops, "COLUMN_BUFFER_LIMIT", limit)
+        out, backward = conv_ops.conv2d(x, w)
+        gx, gw, _ = backward(np.ones(out.shape, np.float32), (True, True, False))
+        assert out.dtype == gx.dtype == gw.dtype == np.float32
