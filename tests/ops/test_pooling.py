@@ -139,3 +139,78 @@ def test_pool_and_pad_errors():
         F.pad(x, (1, 2, 3))
     with pytest.raises(ValueError, match="constant"):
         F.pad(x, (1, 1), mode="reflect")
+
+
+# ---------------------------------------------------------------- found by mutation testing
+@pytest.mark.parametrize("x, kwargs, want", [
+    ([[2.0, 2.0], [2.0, 2.0]], dict(kernel_size=2), [[1, 0], [0, 0]]),  # all tied: the first
+    ([[0.0, 0.0], [1.0, 1.0]], dict(kernel_size=2), [[0, 0], [1, 0]]),  # the last two tied
+    ([[1.0, 1.0, 1.0]], dict(kernel_size=(1, 2), stride=1), [[1, 1, 0]]),  # overlapping
+])
+def test_max_pool_ties_give_the_gradient_to_the_first_arg_max_only(x, kwargs, want):
+    from chainrule import ops
+
+    x = np.array([[x]])
+    out, backward = ops.pooling.max_pool2d(x, **kwargs)
+    (gx,) = backward(np.ones(out.shape), (True,))
+    np.testing.assert_array_equal(gx[0, 0], want)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda o, x4, x3: o.max_pool2d(x4, 0), r"^max_pool2d: kernel_size must be"),
+    (lambda o, x4, x3: o.max_pool2d(x4, 2, stride=0), r"^max_pool2d: stride must be"),
+    (lambda o, x4, x3: o.max_pool2d(x4, 2, padding=-1), r"^max_pool2d: padding must be"),
+    (lambda o, x4, x3: o.max_pool2d(x3, 2), r"^max_pool2d: input must have shape \(N, C, H, W\)"),
+    (lambda o, x4, x3: o.avg_pool2d(x4, 0), r"^avg_pool2d: kernel_size must be"),
+    (lambda o, x4, x3: o.avg_pool2d(x3, 2), r"^avg_pool2d: input must have shape \(N, C, H, W\)"),
+    (lambda o, x4, x3: o.max_pool1d(x3, 0), r"^max_pool1d: kernel_size must be"),
+    (lambda o, x4, x3: o.max_pool1d(x3, 2, stride=0), r"^max_pool1d: stride must be"),
+    (lambda o, x4, x3: o.max_pool1d(x3, 2, padding=-1), r"^max_pool1d: padding must be"),
+    (lambda o, x4, x3: o.max_pool1d(x3, (2, 2)), r"^max_pool1d: kernel_size must be"),
+    (lambda o, x4, x3: o.avg_pool1d(x4, 2), r"^avg_pool1d: input must have shape \(N, C, L\)"),
+    (lambda o, x4, x3: o.avg_pool1d(x3, 2, stride=0), r"^avg_pool1d: stride must be"),
+    (lambda o, x4, x3: o.adaptive_avg_pool2d(x4, 0), r"^adaptive_avg_pool2d: output_size must"),
+    (lambda o, x4, x3: o.adaptive_avg_pool2d(x3, 1), r"^adaptive_avg_pool2d: input must have"),
+])
+def test_pool_errors_start_with_the_op_and_the_argument(call, match):
+    from chainrule import ops
+
+    with pytest.raises(ValueError, match=match):
+        call(ops.pooling, np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 4)))
+
+
+def test_pool_defaults_and_one_element_tuples_for_1d():
+    from chainrule import ops
+
+    x = uniform((1, 2, 4, 6))
+    p = ops.pooling
+    assert p.max_pool2d(x, 2)[0].shape == (1, 2, 2, 3)  # stride = kernel, no padding
+    # count_include_pad=True by default: a border window of 3x3 divides by 9
+    out = p.avg_pool2d(x, 3, stride=1, padding=1)[0]
+    np.testing.assert_allclose(out[0, 0, 0, 0], x[0, 0, :2, :2].sum() / 9, rtol=1e-12)
+    x1 = x[:, :, 0]
+    assert p.max_pool1d(x1, 2)[0].shape == (1, 2, 3)
+    out = p.avg_pool1d(x1, 3, stride=1, padding=1)[0]
+    np.testing.assert_allclose(out[0, 0, 0], x1[0, 0, :2].sum() / 3, rtol=1e-12)
+    np.testing.assert_array_equal(p.max_pool1d(x1, (2,), stride=(2,), padding=(0,))[0],
+                                  p.max_pool1d(x1, 2)[0])
+
+
+@pytest.mark.parametrize("size", [(2, 1), (1, 2), (1, 1), (2, 3)])
+def test_adaptive_pool_shapes_that_are_not_global(size):
+    x = uniform((1, 2, 4, 6))
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(cr.tensor(x), size).numpy(),
+                               _ref_adaptive(x, *size), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, args", [("max_pool2d", (2,)), ("avg_pool2d", (2,)),
+                                        ("adaptive_avg_pool2d", (1,)),
+                                        ("adaptive_avg_pool2d", (3,))])
+def test_pool_backward_keeps_float32(name, args):
+    from chainrule import ops
+
+    x = uniform((1, 2, 4, 6)).astype(np.float32)
+    out, backward = getattr(ops.pooling, name)(x, *args)
+    assert backward(np.ones(out.shape, np.float32), (True,))[0].dtype == np.float32
+    out, backward = ops.pooling.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    assert out.dtype == np.float32
