@@ -150,6 +150,7 @@ def test_work_buffers_are_shared_by_shape_and_not_saved():
         p.grad = np.ones((4, 3), np.float32)
     opt.step()
     assert len(opt._scratch) == 2  # two buffers of shape (4, 3), for three parameters
+    assert len({id(buf) for _, buf in opt._mine.values()}) == 2  # shared, not one each
     assert set(opt.state_dict()["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
 
 

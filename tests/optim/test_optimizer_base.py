@@ -391,3 +391,14 @@ def test_an_optimizer_pickled_before_the_work_buffers_existed_still_steps():
     run(old, copies, [1])
     for p, q in zip(params, copies, strict=True):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_repr_lists_each_group():
+    params = make_params()
+    opt = SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.5}], lr=0.1)
+    assert repr(opt) == (
+        "SGD (\n"
+        "  group 0: 2 params, lr=0.1, momentum=0, dampening=0, nesterov=False, "
+        "weight_decay=0, maximize=False\n"
+        "  group 1: 1 params, lr=0.5, momentum=0, dampening=0, nesterov=False, "
+        "weight_decay=0, maximize=False\n)")
