@@ -349,7 +349,7 @@ def test_defaults_and_the_inputs_a_loader_takes():
 
     loader = DataLoader(_ids_dataset(70))
     assert (loader.batch_size, loader.num_replicas, loader.rank) == (32, 1, 0)
-    assert "num_replicas" not in repr(loader)
+    assert "num_replicas" not in repr(loader) and repr(loader).endswith(", epoch=0)")
     assert "num_replicas=2, rank=1" in repr(DataLoader(_ids_dataset(), num_replicas=2, rank=1))
     X = np.arange(12, dtype=np.float32).reshape(6, 2)
     (xb, yb), = DataLoader(Table(X, np.arange(6)), batch_size=None)  # a Table: X and y
