@@ -416,3 +416,11 @@ def test_get_scheduler_warmup_after_by_name_and_errors():
     with pytest.raises(ValueError, match="step_size"):
         get_scheduler("constant", opt, step_size=2)
     assert lr_scheduler.get_scheduler is get_scheduler
+
+
+def test_get_lr_and_a_cycle_whose_warm_up_has_length_0():
+    sched = StepLR(make_opt(), 1, gamma=0.5)
+    sched.step()
+    assert sched.get_lr() == sched.lr_at(1) == [BASE / 2]
+    # total_steps=1, pct_start=1: the single step ends the warm-up, at max_lr
+    assert OneCycleLR(make_opt(), 1.0, 1, pct_start=1.0).get_last_lr() == [1.0]
