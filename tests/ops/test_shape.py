@@ -181,9 +181,10 @@ def test_pad_in_pytorch_order_and_its_gradient():
 def test_concat_and_stack_default_to_axis_0_and_getitem_keeps_float32():
     from chainrule import ops
 
-    a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
-    assert ops.shape.concat(a, b)[0].shape == (4, 3)
-    assert ops.shape.stack(a, b)[0].shape == (2, 2, 3)
+    a, b = np.ones((3, 4), np.float32), np.zeros((3, 4), np.float32)
+    assert ops.shape.concat(a, b)[0].shape == (6, 4)
+    assert ops.shape.stack(a, b)[0].shape == (2, 3, 4)
+    assert ops.shape.pad(a, (1, 1))[0].dtype == np.float32
     for index in (np.array([0, 0]), (slice(None), 1)):
         _, backward = ops.shape.getitem(a, index)
         g = np.ones(a[index].shape, np.float32)
