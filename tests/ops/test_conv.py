@@ -220,3 +220,10 @@ def test_float32_stays_float32_in_the_chunked_path_and_the_backward(monkeypatch)
         out, backward = conv_ops.conv2d(x, w)
         gx, gw, _ = backward(np.ones(out.shape, np.float32), (True, True, False))
         assert out.dtype == gx.dtype == gw.dtype == np.float32
+
+
+def test_conv1d_takes_one_element_tuples():
+    x, w = uniform((1, 2, 9)), uniform((2, 2, 3), seed=1)
+    np.testing.assert_array_equal(
+        conv_ops.conv1d(x, w, stride=(2,), padding=(1,), dilation=(2,))[0],
+        conv_ops.conv1d(x, w, stride=2, padding=1, dilation=2)[0])
