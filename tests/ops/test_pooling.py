@@ -171,6 +171,8 @@ def test_max_pool_ties_give_the_gradient_to_the_first_arg_max_only(x, kwargs, wa
     (lambda o, x4, x3: o.avg_pool1d(x3, 2, stride=0), r"^avg_pool1d: stride must be"),
     (lambda o, x4, x3: o.adaptive_avg_pool2d(x4, 0), r"^adaptive_avg_pool2d: output_size must"),
     (lambda o, x4, x3: o.adaptive_avg_pool2d(x3, 1), r"^adaptive_avg_pool2d: input must have"),
+    (lambda o, x4, x3: o.max_pool2d(x4, 5), r"^max_pool2d: the kernel"),
+    (lambda o, x4, x3: o.max_pool1d(x3, 5), r"^max_pool1d: the kernel"),
 ])
 def test_pool_errors_start_with_the_op_and_the_argument(call, match):
     from chainrule import ops
@@ -185,6 +187,8 @@ def test_pool_defaults_and_one_element_tuples_for_1d():
     x = uniform((1, 2, 4, 6))
     p = ops.pooling
     assert p.max_pool2d(x, 2)[0].shape == (1, 2, 2, 3)  # stride = kernel, no padding
+    assert p.avg_pool2d(x, 2)[0].shape == (1, 2, 2, 3)
+    assert p.avg_pool1d(x[:, :, 0], 2)[0].shape == (1, 2, 3)
     # count_include_pad=True by default: a border window of 3x3 divides by 9
     out = p.avg_pool2d(x, 3, stride=1, padding=1)[0]
     np.testing.assert_allclose(out[0, 0, 0, 0], x[0, 0, :2, :2].sum() / 9, rtol=1e-12)
