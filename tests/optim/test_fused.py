@@ -217,3 +217,16 @@ def test_groups_of_every_shape_fuse_exactly(groups):
     for a, b in zip(*runs, strict=True):
         assert a.dtype == b.dtype and np.array_equal(a.data, b.data)
     assert runs[1][0].data.flags.c_contiguous  # the view keeps the parameter's C order
+
+
+def test_a_state_entry_replaced_by_the_user_is_used():
+    runs = []
+    for fused in (False, True):
+        model = _model()
+        opt = optim.Adam(model.parameters(), lr=1e-2, fused=fused)
+        _train(model, opt, 2)
+        for p in model.parameters():  # e.g. resetting the first moments by hand
+            opt.state[p]["exp_avg"] = np.zeros_like(p.data)
+        runs.append(_train(model, opt, 2, seed=2))
+    for a, b in zip(*runs, strict=True):
+        assert np.array_equal(a, b)
