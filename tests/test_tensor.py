@@ -298,12 +298,6 @@ def test_backward_seeds_take_the_tensors_dtype():
     assert x.grad.dtype == np.float32 and x.grad.tolist() == [6.0, 3.0]
 
 
-def test_softmax_dim_and_sum_keepdim():
-    x = cr.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
-    np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(axis=0).numpy())
-    assert x.sum(dim=0, keepdim=True).shape == (1, 3)
-
-
 def test_repr():
     assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(cr.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)) == (

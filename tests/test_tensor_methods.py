@@ -80,3 +80,5 @@ def test_pytorch_dim_and_keepdim_names_are_accepted():
     assert x.mean(dim=0, keepdim=True).shape == (1, 3)
     np.testing.assert_array_equal(F.softmax(x, dim=0).numpy(), F.softmax(x, axis=0).numpy())
     np.testing.assert_array_equal(x.log_softmax(dim=0).numpy(), x.log_softmax(0).numpy())
+    np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(axis=0).numpy())
+    assert x.sum(dim=0, keepdim=True).shape == (1, 3)
