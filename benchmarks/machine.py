@@ -144,3 +144,18 @@ def machine_info(env):
 
 if __name__ == "__main__":
     print(cpu_model())
+
+
+def extract_baseline(ref, into):
+    """``chainrule/`` at git revision ``ref`` under ``into``; returns the resolved commit.
+
+    ``ref`` may also be a folder that holds a ``chainrule/`` package: it is used as is.
+    """
+    if (Path(ref) / "chainrule" / "__init__.py").is_file():
+        return str(Path(ref).resolve())
+    rev = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", rev, "chainrule"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return rev

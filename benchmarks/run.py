@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import BLAS_PINS, machine_info
+from machine import BLAS_PINS, extract_baseline, machine_info
 from report import LABEL, atomic_write, evaluate, markdown, plot, tables, text_table
 
 HERE = Path(__file__).resolve().parent
@@ -196,21 +196,6 @@ def available(framework):
 def rotated(frameworks, r):
     k = r % len(frameworks)
     return frameworks[k:] + frameworks[:k]
-
-
-def extract_baseline(ref, into):
-    """``chainrule/`` at git revision ``ref`` under ``into``; returns the resolved commit.
-
-    ``ref`` may also be a folder that holds a ``chainrule/`` package: it is used as is.
-    """
-    if (Path(ref) / "chainrule" / "__init__.py").is_file():
-        return str(Path(ref).resolve())
-    rev = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    archive = subprocess.run(["git", "archive", rev, "chainrule"], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return rev
 
 
 def start_competitors(n):

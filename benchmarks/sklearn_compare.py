@@ -1,6 +1,7 @@
 """chainrule.sklearn against scikit-learn's MLP: test scores and fit times.
 
     python benchmarks/sklearn_compare.py [--seeds 5] [--repeats 3] [--threads 1] [--quick]
+                                         [--baseline REF]
 
 On digits, breast_cancer (classification, accuracy) and diabetes (regression,
 R^2 of the standardised target), both frameworks train the same network
@@ -18,6 +19,10 @@ threads. Two input precisions are measured: float64 data (what scikit-learn's
 loaders return: both train in float64, since chainrule's estimators follow the
 input's dtype like scikit-learn's MLP) and float32 data (both train in float32).
 
+``--baseline REF`` also runs chainrule at a git revision (``chainrule/`` extracted
+from git, imported through PYTHONPATH) as a third framework in the same rotation,
+and adds the time ratio of the working tree over it: before/after under the same load.
+
 Writes a markdown report to benchmarks/results/sklearn_compare.md.
 """
 
@@ -30,11 +35,12 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from machine import cpu_model  # benchmarks/ is on sys.path when run as a script
+from machine import cpu_model, extract_baseline  # benchmarks/ is on sys.path (a script)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "sklearn_compare.md"
@@ -89,8 +95,10 @@ def child(args):
     blas = [{k: pool.get(k) for k in ("internal_api", "version", "architecture",
                                        "num_threads")}
             for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    import chainrule
+
     out = {"score": float(est.score(X_te, y_te)), "fit_s": min(times), "times": times,
-           "n_iter": int(est.n_iter_), "blas": blas}
+           "n_iter": int(est.n_iter_), "blas": blas, "chainrule": chainrule.__file__}
     print(MARK, json.dumps(out))
 
 
@@ -105,11 +113,18 @@ def _env(threads):
 
 
 def run_child(framework, dataset, seed, dtype, args):
+    env = _env(args.threads)
+    if framework == "base":  # chainrule at the baseline revision
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (args.base_tree, env.get("PYTHONPATH"))
+                                            if p)
+        framework = "chainrule"
+    else:  # the working tree's chainrule, whatever is installed
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent), env.get("PYTHONPATH"))
+                                            if p)
     cmd = [sys.executable, __file__, "--child", "--framework", framework, "--dataset", dataset,
            "--seed", str(seed), "--dtype", dtype, "--epochs", str(args.epochs),
            "--repeats", str(args.repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(args.threads),
-                          check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
             return json.loads(line[len(MARK):])
@@ -120,10 +135,11 @@ def _mean_std(xs):
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def _table(results, dtype, seeds):
+def _table(results, dtype, seeds, base=None):
+    extra = f" chainrule at {base} fit (s) | ratio chainrule / {base} |" if base else ""
     lines = ["| dataset (metric) | scikit-learn score | chainrule score | scikit-learn fit (s) "
-             "| chainrule fit (s) | fit time ratio chainrule / sklearn |",
-             "|---|---|---|---|---|---|"]
+             "| chainrule fit (s) | fit time ratio chainrule / sklearn |" + extra,
+             "|---|---|---|---|---|---|" + ("---|---|" if base else "")]
     for name in DATASETS:
         sk = [results[(name, s, dtype, "sklearn")] for s in seeds]
         cr = [results[(name, s, dtype, "chainrule")] for s in seeds]
@@ -135,6 +151,12 @@ def _table(results, dtype, seeds):
                      f"{s_cr[0]:.4f} ± {s_cr[1]:.4f} | {t_sk[0]:.3f} ± {t_sk[1]:.3f} | "
                      f"{t_cr[0]:.3f} ± {t_cr[1]:.3f} | {t_cr[0] / t_sk[0]:.2f} "
                      f"(per seed {min(ratios):.2f}-{max(ratios):.2f}) |")
+        if base:
+            b = [results[(name, s, dtype, "base")] for s in seeds]
+            t_b = _mean_std([r["fit_s"] for r in b])
+            per = [c["fit_s"] / r["fit_s"] for r, c in zip(b, cr)]
+            lines[-1] += (f" {t_b[0]:.3f} ± {t_b[1]:.3f} | {statistics.median(per):.2f} "
+                          f"(per seed {min(per):.2f}-{max(per):.2f}) |")
     return lines
 
 
@@ -150,12 +172,16 @@ def parent(args):
     for dtype in dtypes:
         for name in DATASETS:
             for seed in seeds:
-                order = ("sklearn", "chainrule") if seed % 2 == 0 else ("chainrule", "sklearn")
-                for fw in order:
+                frameworks = ["sklearn", "chainrule"] + (["base"] if args.baseline else [])
+                k = seed % len(frameworks)  # who goes first rotates with the seed
+                for fw in frameworks[k:] + frameworks[:k]:
                     r = run_child(fw, name, seed, dtype, args)
                     results[(name, seed, dtype, fw)] = r
                     print(f"{dtype} {name:13s} seed {seed} {fw:9s} score {r['score']:.4f} "
                           f"fit {r['fit_s']:.3f}s (n_iter {r['n_iter']})", flush=True)
+                    want = args.base_tree if fw == "base" else str(HERE.parent)
+                    if fw != "sklearn" and not r["chainrule"].startswith(want):
+                        raise RuntimeError(f"{fw} imported {r['chainrule']}, not from {want}")
                     if r["n_iter"] != args.epochs:
                         raise RuntimeError(f"{fw} ran {r['n_iter']} epochs, not {args.epochs}")
     blas = next(iter(results.values()))["blas"]
@@ -178,7 +204,8 @@ def parent(args):
     ]
     for dtype in dtypes:
         how = "both train in float64" if dtype == "float64" else "both train in float32"
-        lines += [f"## {dtype} input ({how})", ""] + _table(results, dtype, seeds) + [""]
+        lines += [f"## {dtype} input ({how})", ""] + _table(
+            results, dtype, seeds, args.baseline_rev) + [""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
@@ -192,6 +219,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="2 seeds, 1 repeat, 20 epochs")
+    p.add_argument("--baseline", metavar="REF",
+                   help="also run chainrule at this git revision (or from this folder)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--framework", choices=("sklearn", "chainrule"), help=argparse.SUPPRESS)
     p.add_argument("--dataset", choices=DATASETS, help=argparse.SUPPRESS)
@@ -202,7 +231,12 @@ def main(argv=None):
         args.seeds, args.repeats, args.epochs = 2, 1, 20
     if args.child:
         child(args)
-    else:
+        return
+    args.baseline_rev = None
+    with tempfile.TemporaryDirectory(prefix="chainrule-baseline-") as tree:
+        if args.baseline:
+            args.baseline_rev = extract_baseline(args.baseline, tree)
+            args.base_tree = args.baseline_rev if os.path.isdir(args.baseline_rev) else tree
         parent(args)
 
 
