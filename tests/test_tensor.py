@@ -330,3 +330,22 @@ def test_indexing_and_numpy_on_a_device():
     (d * 3).sum().backward()  # the gradient comes back to the host
     assert type(h.grad) is np.ndarray and h.grad.tolist() == [3.0, 3.0]
     assert d.to("fake") is d and type(d.cpu().data) is np.ndarray
+
+
+def test_gradients_reach_float32_ops_in_float32():
+    # a spy op records the dtype of the gradient it receives: the walk casts a leaf's
+    # gradient to the leaf's dtype, so only an intermediate op can see a wrong dtype
+    seen = []
+
+    def spy(a):
+        def backward(g, needs):
+            seen.append(g.dtype)
+            return (g,)
+        return a, backward
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)  # float32
+    cr.autograd.apply(spy, x).astype(np.float64).sum().backward()  # astype's backward
+    cr.autograd.apply(spy, x).sum().backward()  # the seed of a one-element output
+    (cr.autograd.apply(spy, x) * 2).backward(np.ones(2))  # a float64 seed given
+    (cr.autograd.apply(spy, x) * 2).backward([1.0, 1.0])  # a list
+    assert seen == [np.float32] * 4
