@@ -326,7 +326,6 @@ def test_indexing_and_numpy_on_a_device():
     h = cr.tensor([1.0, 2.0], requires_grad=True)
     d = h.to("fake")
     assert type(d.data) is fake_device.FakeArray and d.requires_grad
-    assert cr.autograd.op_name(d) == "to"  # the name cr.viz shows
     (d * 3).sum().backward()  # the gradient comes back to the host
     assert type(h.grad) is np.ndarray and h.grad.tolist() == [3.0, 3.0]
     assert d.to("fake") is d and type(d.cpu().data) is np.ndarray
