@@ -61,8 +61,9 @@ TARGETS = {
     "ops.pooling": (["chainrule/ops/pooling.py", "chainrule/ops/window.py"],
                     ["tests/ops/test_pooling.py", "tests/ops/test_conv.py"]),
     "ops.random": (["chainrule/ops/random.py"], ["tests/ops/test_random.py"]),
+    # test_device: apply's device check; test_viz: op_name and graph_inputs
     "autograd": (["chainrule/autograd.py"], ["tests/test_autograd.py", "tests/test_tensor.py",
-                                             "tests/test_device.py"]),  # apply's device check
+                                             "tests/test_device.py", "tests/test_viz.py"]),
     # the Tensor's methods are the API the op tests call (check_op runs them on tensors)
     "tensor": (["chainrule/tensor.py", "chainrule/tensor_methods.py"],
                ["tests/test_tensor.py", "tests/test_tensor_methods.py", "tests/test_autograd.py",
