@@ -87,7 +87,11 @@ def test_to_moves_and_the_gradient_flows_back():
 def test_mixing_devices_names_both():
     a = cr.tensor([1.0, 2.0], device="fake")
     b = cr.tensor([1.0, 2.0])
-    for fn, op in ((lambda: a + b, "add"), (lambda: b * a, "mul"), (lambda: a @ b, "matmul")):
+    import chainrule.functional as F
+
+    w = cr.tensor(np.ones((3, 2)))
+    for fn, op in ((lambda: a + b, "add"), (lambda: b * a, "mul"), (lambda: a @ b, "matmul"),
+                   (lambda: F.linear(a.reshape(1, 2), w), "linear")):  # no bias: a None input
         with pytest.raises(cr.DeviceError, match=rf"^{op}: expected all tensors on one device, "
                                                  r"found (fake:0 and cpu|cpu and fake:0)"):
             fn()
