@@ -361,3 +361,32 @@ def test_a_gradient_for_an_input_that_needs_none_is_dropped():
     apply(careless_mul, x, c).backward(np.ones(2))
     np.testing.assert_array_equal(x.grad, [3.0, 4.0])
     assert c.grad is None
+
+
+# op_name reads the op's name from its backward closure's __qualname__ (module level here)
+def _private_op(a):
+    def backward(g, needs):
+        return (g,)
+    return a, backward
+
+
+def __(a):  # a name that is all underscores
+    def backward(g, needs):
+        return (g,)
+    return a, backward
+
+
+class _Outer:
+    class Inner:
+        @staticmethod
+        def scale(a):
+            def backward(g, needs):
+                return (g * 2,)
+            return a * 2, backward
+
+
+def test_op_name_of_private_functions_and_methods():
+    x = cr.tensor([1.0], requires_grad=True)
+    assert cr.autograd.op_name(cr.autograd.apply(_private_op, x)) == "private_op"
+    assert cr.autograd.op_name(cr.autograd.apply(__, x)) == "op"
+    assert cr.autograd.op_name(cr.autograd.apply(_Outer.Inner.scale, x)) == "scale"
