@@ -129,6 +129,13 @@ def test_cross_entropy_bad_arguments():
 
 
 # ---------------------------------------------------------------- nll_loss
+def test_nll_loss_refuses_float_targets_by_name():
+    logp = cr.tensor(np.log(np.full((2, 3), 1 / 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"^nll_loss: target must hold class indices, got "
+                                         r"dtype float64$"):
+        F.nll_loss(logp, np.array([0.0, 1.0]))
+
+
 @given(batch, classes, reductions, st.booleans())
 def test_nll_loss(n, c, reduction, weighted):
     t = rng(1).integers(0, c, n)
