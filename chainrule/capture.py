@@ -12,9 +12,9 @@ cross-entropy on logits) it records the step once per input shape: every
 intermediate array (activations, masks, gradients, the loss's buffers) is allocated
 once and every array call writes into it (``out=``); no Tensor and no graph is
 built. ``Trainer(compile=True)`` trains through it (the scikit-learn estimators and
-``chainrule train`` do). The arithmetic is the engine's, call for call, so the result is bitwise the
-same as the normal engine's (tested), and the optimizer's own ``step`` applies the
-update (every optimizer, schedule and ``state_dict`` works unchanged).
+``chainrule train`` do). The arithmetic is the engine's, call for call, so the result
+is bitwise the same as the normal engine's (tested), and the optimizer's own ``step``
+applies the update (every optimizer, schedule and ``state_dict`` works unchanged).
 
 Anything else (another layer or loss, a frozen parameter, an input of another dtype,
 an empty batch) runs the normal engine: ``step.captured`` says which path the last
