@@ -47,10 +47,12 @@ def blas_line():
                      for p in threadpool_info() if p.get("user_api") == "blas")
 
 
-def build():
+NETS = {"mlp": (C.MLP_SIZES, C.mlp_data), "tiny": (C.TINY_SIZES, C.tiny_data)}
+
+
+def build(sizes):
     cr.manual_seed(C.SEED)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
+    model = C.mlp(nn, sizes)
     return model, optim.SGD(model.parameters(), lr=C.SGD_LR)
 
 
@@ -77,9 +79,9 @@ def phases(model, opt, xt, yt, bounds, steps):
     return {k: float(np.median(v)) for k, v in out.items()}
 
 
-def numpy_phases(x, y, batch, bounds, steps):
+def numpy_phases(sizes, x, y, batch, bounds, steps):
     """Median microseconds of the hand-written step's forward, loss+backward and update."""
-    net = fw_numpy.MLP(C.MLP_SIZES, "sgd", C.SGD_LR)
+    net = fw_numpy.MLP(sizes, "sgd", C.SGD_LR)
     clock = time.perf_counter_ns
     out = {k: [] for k in ("forward", "loss+backward", "update", "total")}
     for i in range(steps + 20):
@@ -100,10 +102,11 @@ def numpy_phases(x, y, batch, bounds, steps):
     return {k: float(np.median(v)) for k, v in out.items()}
 
 
-def profile(batch, steps, top):
-    x, y = C.mlp_data()
+def profile(net, batch, steps, top):
+    sizes, data = NETS[net]
+    x, y = data()
     bounds = [b for b in C.batch_bounds(len(x), batch) if b[1] - b[0] == batch]
-    model, opt = build()
+    model, opt = build(sizes)
     xt, yt = cr.as_tensor(x), cr.as_tensor(y)
     step = C.train_step(model, opt, F.cross_entropy, xt, yt)
     for i in range(20):  # warm-up
@@ -111,9 +114,9 @@ def profile(batch, steps, top):
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     ph = phases(model, opt, xt, yt, bounds, steps)
     f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    ref = numpy_phases(x, y, batch, bounds, steps)
+    ref = numpy_phases(sizes, x, y, batch, bounds, steps)
     f2 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    print(f"\n=== batch {batch}: median us per phase over {steps} steps ===")
+    print(f"\n=== {net} {sizes}, batch {batch}: median us per phase over {steps} steps ===")
     print("chainrule   " + "  ".join(f"{k} {v:8.1f}" for k, v in ph.items()))
     print("NumPy hand  " + "  ".join(f"{k} {v:8.1f}" for k, v in ref.items()))
     print(f"chainrule / hand-written: {ph['total'] / ref['total']:.2f}x per step "
@@ -132,7 +135,8 @@ def profile(batch, steps, top):
     stats.print_stats(top)
     total = stats.total_tt
     print(f"--- cProfile, batch {batch}, {steps} steps, {total / steps * 1e6:.0f} us/step "
-          f"under the profiler; top {top} by tottime ---")
+          f"under the profiler, {stats.total_calls / steps:.0f} Python-level calls per step; "
+          f"top {top} by tottime ---")
     lines = buf.getvalue().splitlines()
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
     print("\n".join(lines[start:]).rstrip())
@@ -140,13 +144,15 @@ def profile(batch, steps, top):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--net", choices=sorted(NETS), default="mlp",
+                   help="mlp: 784-256-256-10; tiny: 16-32-32-2")
     p.add_argument("--batches", default="32,1024")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args(argv)
     print(f"chainrule {cr.__version__}, NumPy {np.__version__}; BLAS: {blas_line()}")
     for b in (int(v) for v in args.batches.split(",")):
-        profile(b, args.steps, args.top)
+        profile(args.net, b, args.steps, args.top)
     return 0
 
 
