@@ -151,6 +151,16 @@ def _input_shape(text):
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
+def _run_on_data(sub, name, help):
+    """A subcommand that reads a run directory and a data file (evaluate, predict)."""
+    cmd = sub.add_parser(name, help=help)
+    cmd.add_argument("run_dir", metavar="RUN_DIR")
+    cmd.add_argument("--data", metavar="FILE", required=True)
+    cmd.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                     help="force the CSV delimiter (detected by default)")
+    return cmd
+
+
 def _build_parser():
     from .train.heads import ACTIVATIONS, REGRESSION_LOSSES
 
@@ -249,23 +259,15 @@ def _build_parser():
     tab.add_argument("--features", type=_names, default=None, metavar="COL,...",
                      help="the only columns to use as features")
 
-    e = sub.add_parser("evaluate", help="score a trained model on labelled data")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("--data", metavar="FILE", required=True)
+    e = _run_on_data(sub, "evaluate", "score a trained model on labelled data")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
-                   help="force the CSV delimiter (detected by default)")
 
-    r = sub.add_parser("predict", help="predict with a trained model")
-    r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--data", metavar="FILE", required=True)
+    r = _run_on_data(sub, "predict", "predict with a trained model")
     r.add_argument("--proba", action="store_true", help="also write class probabilities")
     r.add_argument("--out", metavar="FILE", required=True,
                    help="CSV file to write ('-': standard output); never the input file or "
                         "a file inside the run directory")
     r.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    r.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
-                   help="force the CSV delimiter (detected by default)")
 
     x = sub.add_parser("export", help="export a run as one ONNX graph (needs chainrule[onnx])",
                        description="Write the run's preprocessing, network and head as one "
