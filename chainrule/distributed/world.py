@@ -143,16 +143,26 @@ def comm():
     return _world.comm if is_initialized() else None
 
 
-def abort(message: str, code: int = 1) -> None:
+# MPICH's launcher forwards each rank's stderr through a pipe and its proxy, while
+# MPI_Abort reaches mpiexec on another channel: aborting at once can kill the
+# proxy before it has read the message (the suite saw this about 1 run in 10 on
+# an idle machine). Waiting this long before the abort lets the text through.
+_FLUSH_SECONDS = 0.5
+
+
+def abort(message: str, code: int = 1, detail: str = "") -> None:
     """Print ``message`` prefixed with this rank and end every rank of the job.
 
-    Without MPI it prints the message and exits with ``code``.
+    ``detail`` (such as a traceback) is printed before it, in the same write.
+    Without MPI it prints and exits with ``code``.
     """
     w = _world
     prefix = f"rank {w.rank} of {w.size}: " if w.size > 1 else ""
     try:
-        sys.stderr.write(f"{prefix}{message}\n")
+        sys.stderr.write(f"{detail}{prefix}{message}\n")
         sys.stderr.flush()
+        if is_initialized():
+            time.sleep(_FLUSH_SECONDS)
     finally:
         if is_initialized():
             w.comm.Abort(code)
@@ -194,7 +204,7 @@ def _install_excepthook():
             return previous(kind, value, tb)
         text = "".join(traceback.format_exception(kind, value, tb))
         text = "".join(f"[rank {w.rank}] {line}\n" for line in text.splitlines())
-        sys.stderr.write(text)
-        abort(f"failed with {kind.__name__}: {value}; aborting all {w.size} ranks", code=1)
+        abort(f"failed with {kind.__name__}: {value}; aborting all {w.size} ranks", code=1,
+              detail=text)
 
     sys.excepthook = hook
