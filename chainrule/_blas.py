@@ -8,7 +8,8 @@ OpenBLAS threads than with one. So, unless told otherwise, chainrule asks for
 - one thread for a product of fewer than ``SMALL_WORK`` multiply-adds (m * k * n),
 - otherwise as many threads as there are cores that other processes leave free
   (measured from /proc/stat about once a second, chainrule's own CPU time
-  subtracted, niced processes not counted; one thread until the first measurement),
+  subtracted, niced processes not counted; until the first measurement, the cores
+  left free by the processes running at that moment, from /proc/loadavg),
   at most the BLAS's own count.
 
 The thread count only changes when the wanted count differs from the current one
@@ -88,8 +89,38 @@ def _init():
         _auto = False
         return
     _setter, _max, _current = setter, int(count), int(count)
-    _wide = 1  # until the first look at the machine's load
+    _wide = _free_now()  # until the first measurement over an interval
     _look()
+
+
+def _free_now():
+    """Threads for a large product from the threads runnable at this moment.
+
+    The machine's runnable threads, less this process's own (its BLAS threads
+    spin for a while after a call): a guess for the first second only (niced work
+    counts here); one thread where /proc cannot be read.
+    """
+    try:
+        running, own = _running_threads()
+    except (OSError, ValueError, IndexError):
+        return 1
+    ncpu = os.cpu_count() or 1
+    return max(1, min(_max, ncpu - max(0, running - max(own, 1))))
+
+
+def _running_threads():
+    """(runnable threads of the machine, runnable threads of this process) now.
+
+    The first from /proc/loadavg's fourth field ("running/total"), the second
+    from the state field of each /proc/self/task/TID/stat.
+    """
+    with open("/proc/loadavg") as f:
+        running = int(f.read().split()[3].split("/")[0])
+    own = 0
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            own += f.read().rpartition(")")[2].split()[0] == "R"
+    return running, own
 
 
 def _proc_stat():

@@ -125,3 +125,32 @@ def test_niced_work_of_other_processes_leaves_the_cores_free(monkeypatch, tmp_pa
     assert _blas._proc_stat() == (100, 1000)  # the niced 900 count as free
     monkeypatch.setattr(_blas, "_own_nice", lambda: 10)
     assert _blas._proc_stat() == (1000, 1000)  # niced ourselves: they compete with us
+
+
+@pytest.mark.parametrize("running, own, wide", [
+    (1, 1, 4),   # only this thread runs: every core is free
+    (3, 1, 2),   # two other threads run: two cores left
+    (3, 3, 4),   # the others are this process's own spinning BLAS threads
+    (9, 1, 1),   # more running than cores: one thread
+    (2, 0, 3),   # this thread always counts as one of the running
+])
+def test_first_guess_leaves_out_the_threads_running_now(monkeypatch, running, own, wide):
+    monkeypatch.setattr(_blas, "_running_threads", lambda: (running, own))
+    monkeypatch.setattr(_blas.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(_blas, "_max", 4)
+    assert _blas._free_now() == wide
+
+
+def test_first_guess_is_one_thread_without_proc(monkeypatch):
+    def unreadable():
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(_blas, "_running_threads", unreadable)
+    monkeypatch.setattr(_blas, "_max", 4)
+    assert _blas._free_now() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc")
+def test_running_threads_counts_this_thread():
+    running, own = _blas._running_threads()
+    assert running >= 1 and own >= 1  # the reading thread itself is running
