@@ -154,3 +154,15 @@ def test_first_guess_is_one_thread_without_proc(monkeypatch):
 def test_running_threads_counts_this_thread():
     running, own = _blas._running_threads()
     assert running >= 1 and own >= 1  # the reading thread itself is running
+
+
+def test_the_first_guess_is_the_wide_count_until_the_first_reading(monkeypatch):
+    for name in _blas.USER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (("_ready", False), ("_auto", True), ("_setter", None), ("_max", 1),
+                        ("_wide", 1), ("_current", None), ("_sample", None)):
+        monkeypatch.setattr(_blas, name, value)  # restored after the test
+    monkeypatch.setattr(_blas, "_find_blas", lambda: (lambda n: None, 4))
+    monkeypatch.setattr(_blas, "_free_now", lambda: 3)
+    _blas._init()
+    assert _blas._wide == 3  # _init's own first reading has no interval to measure yet

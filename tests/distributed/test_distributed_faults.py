@@ -16,6 +16,7 @@ def test_an_exception_on_one_rank_aborts_every_rank(tmp_path):
     p = run(3, "loop", "sgd", tmp_path / "w.npz", check=False, timeout=60, FAULT="raise:3")
     assert p.returncode != 0
     assert "rank 1 of 3: failed with RuntimeError: injected failure at step 3" in p.stderr
+    assert "[rank 1] Traceback (most recent call last):" in p.stderr  # before the message
     assert p.seconds < 20
     assert not (tmp_path / "w.npz").exists()
 

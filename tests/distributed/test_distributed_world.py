@@ -82,3 +82,14 @@ def test_distributed_fit_with_one_process_trains_as_usual():
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_allclose(q.data, p.data, rtol=0, atol=1e-6)
     assert [r["loss"] for r in hb.rows] == pytest.approx([r["loss"] for r in ha.rows], rel=1e-6)
+
+
+def test_abort_without_mpi_prints_detail_then_message_and_exits_with_the_code():
+    code = ("from chainrule.distributed import world; "
+            "world.abort('something failed', 3, detail='the traceback\\n')")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 3
+    assert p.stderr == "the traceback\nsomething failed\n"  # one rank: no prefix
