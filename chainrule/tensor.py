@@ -290,34 +290,34 @@ class Tensor(TensorMethods):
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
-        return apply(ops.arithmetic.add, self, operand(other, self))
+        return _arithmetic(ops.arithmetic.add, self, other)
 
     def __radd__(self, other):
-        return apply(ops.arithmetic.add, operand(other, self), self)
+        return _arithmetic(ops.arithmetic.add, self, other, reflected=True)
 
     def __sub__(self, other):
-        return apply(ops.arithmetic.sub, self, operand(other, self))
+        return _arithmetic(ops.arithmetic.sub, self, other)
 
     def __rsub__(self, other):
-        return apply(ops.arithmetic.sub, operand(other, self), self)
+        return _arithmetic(ops.arithmetic.sub, self, other, reflected=True)
 
     def __mul__(self, other):
-        return apply(ops.arithmetic.mul, self, operand(other, self))
+        return _arithmetic(ops.arithmetic.mul, self, other)
 
     def __rmul__(self, other):
-        return apply(ops.arithmetic.mul, operand(other, self), self)
+        return _arithmetic(ops.arithmetic.mul, self, other, reflected=True)
 
     def __truediv__(self, other):
-        return apply(ops.arithmetic.div, self, operand(other, self))
+        return _arithmetic(ops.arithmetic.div, self, other, division=True)
 
     def __rtruediv__(self, other):
-        return apply(ops.arithmetic.div, operand(other, self), self)
+        return _arithmetic(ops.arithmetic.div, self, other, reflected=True, division=True)
 
     def __pow__(self, other):
-        return apply(ops.arithmetic.pow, self, operand(other, self))
+        return _arithmetic(ops.arithmetic.pow, self, other)
 
     def __rpow__(self, other):
-        return apply(ops.arithmetic.pow, operand(other, self), self)
+        return _arithmetic(ops.arithmetic.pow, self, other, reflected=True)
 
     def __matmul__(self, other):
         return apply(ops.linalg.matmul, self, operand(other, self))
@@ -387,6 +387,27 @@ def _index(index, data):
     if isinstance(index, np.ndarray) and not isinstance(data, np.ndarray):
         index = array_module(data).asarray(index)
     return index
+
+
+def _arithmetic(op, t, other, reflected=False, division=False):
+    """``op(t, other)`` (``op(other, t)`` when ``reflected``), promoted as PyTorch does.
+
+    Floats meeting floats follow NumPy (float32 with float64 gives float64). Where
+    NumPy 2 would turn an integer or bool operand into float64, PyTorch keeps the
+    float: an integer tensor meeting a float tensor takes that tensor's dtype, one
+    meeting a Python float the default float32, and integers divided give float32.
+    The integer side is a constant (integer tensors never require a gradient).
+    """
+    o = operand(other, t)
+    kt, ko = t.data.dtype.kind, o.data.dtype.kind
+    if kt != "f" or ko != "f":
+        if kt == "f" and ko in "biu":
+            o = Tensor(o.data.astype(t.data.dtype))
+        elif ko == "f" and kt in "biu":
+            t = Tensor(t.data.astype(o.data.dtype))
+        elif division and kt in "biu" and ko in "biu":
+            t, o = Tensor(t.data.astype(DEFAULT_FLOAT)), Tensor(o.data.astype(DEFAULT_FLOAT))
+    return apply(op, o, t) if reflected else apply(op, t, o)
 
 
 def operand(x, like):

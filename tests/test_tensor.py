@@ -348,3 +348,38 @@ def test_gradients_reach_float32_ops_in_float32():
     (cr.autograd.apply(spy, x) * 2).backward(np.ones(2))  # a float64 seed given
     (cr.autograd.apply(spy, x) * 2).backward([1.0, 1.0])  # a list
     assert seen == [np.float32] * 4
+
+
+# ------------------------------------------------- PyTorch's promotion of integers
+@pytest.mark.parametrize("expr, dtype, value", [
+    (lambda i, f: i * 2.5, np.float32, [2.5, 5.0]),        # int tensor, Python float
+    (lambda i, f: 2.5 * i, np.float32, [2.5, 5.0]),
+    (lambda i, f: i / 2, np.float32, [0.5, 1.0]),          # integers divided
+    (lambda i, f: 1 / i, np.float32, [1.0, 0.5]),
+    (lambda i, f: 3.0 - i, np.float32, [2.0, 1.0]),        # reflected: operand order kept
+    (lambda i, f: 2.0 ** i, np.float32, [2.0, 4.0]),
+    (lambda i, f: i ** 0.5, np.float32, [1.0, 2 ** 0.5]),
+    (lambda i, f: i + f, np.float32, [1.5, 2.5]),          # int tensor, float32 tensor
+    (lambda i, f: f - i, np.float32, [-0.5, -1.5]),
+    (lambda i, f: i * cr.tensor(np.array([0.5, 0.5])), np.float64, [0.5, 1.0]),  # its dtype
+    (lambda i, f: i * 2, np.int64, [2, 4]),                # integers stay integers
+    (lambda i, f: i ** 2, np.int64, [1, 4]),
+    (lambda i, f: (i > 1) * 2.5, np.float32, [0.0, 2.5]),  # bool, Python float
+])
+def test_integers_meeting_floats_promote_as_in_pytorch(expr, dtype, value):
+    i, f = cr.tensor([1, 2]), cr.tensor([0.5, 0.5])
+    out = expr(i, f)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.numpy(), value, rtol=1e-6)
+
+
+def test_a_float_tensor_times_an_integer_tensor_keeps_its_gradient_and_dtype():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * cr.tensor([2, 3])).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [2.0, 3.0])
+    x64 = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = cr.tensor([2, 3]) / x64  # reflected division, float64 kept
+    y.sum().backward()
+    assert y.dtype == np.float64 and x64.grad.dtype == np.float64
+    np.testing.assert_allclose(x64.grad, [-2.0, -0.75])
