@@ -11,7 +11,7 @@ from .autograd import apply
 from .backend import array_module, get_rng
 from .creation import as_tensor
 from .device import device_of, to_device
-from .tensor import Tensor, as_array, axis_arg, operand
+from .tensor import Tensor, as_array, axis_arg, operand, promote
 
 __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -38,11 +38,12 @@ def _target(t, like):
 
 
 def _pair(a, b):
-    """Two operands as tensors; a Python number takes the other's float dtype, as in x * 2."""
+    """Two operands as tensors, promoted as the operators promote them (tensor.promote):
+    a Python number takes the other's float dtype, as in x * 2."""
     if isinstance(b, Tensor) and not isinstance(a, Tensor):
-        return operand(a, b), b
+        return promote(operand(a, b), b)
     a = _t(a)
-    return a, operand(b, a)
+    return promote(a, operand(b, a))
 
 
 def _array(x, like):

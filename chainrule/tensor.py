@@ -23,7 +23,7 @@ from .device import device_of, is_device_spec, to_device, to_host
 from .tensor_methods import TensorMethods, axis_arg
 
 __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
-           "as_array", "axis_arg", "operand"]
+           "as_array", "axis_arg", "operand", "promote"]
 
 
 class Tensor(TensorMethods):
@@ -390,24 +390,31 @@ def _index(index, data):
 
 
 def _arithmetic(op, t, other, reflected=False, division=False):
-    """``op(t, other)`` (``op(other, t)`` when ``reflected``), promoted as PyTorch does.
+    """``op(t, other)`` (``op(other, t)`` when ``reflected``), promoted by :func:`promote`."""
+    t, o = promote(t, operand(other, t), division)
+    return apply(op, o, t) if reflected else apply(op, t, o)
+
+
+def promote(a, b, division=False):
+    """Two tensors brought to a common float dtype as PyTorch does, where NumPy differs.
 
     Floats meeting floats follow NumPy (float32 with float64 gives float64). Where
     NumPy 2 would turn an integer or bool operand into float64, PyTorch keeps the
-    float: an integer tensor meeting a float tensor takes that tensor's dtype, one
-    meeting a Python float the default float32, and integers divided give float32.
-    The integer side is a constant (integer tensors never require a gradient).
+    float: an integer tensor meeting a float tensor takes that tensor's dtype (a
+    Python float arrives from :func:`operand` as float32), and integers divided
+    (``division``) give float32. The integer side is a constant (integer tensors
+    never require a gradient).
     """
-    o = operand(other, t)
-    kt, ko = t.data.dtype.kind, o.data.dtype.kind
-    if kt != "f" or ko != "f":
-        if kt == "f" and ko in "biu":
-            o = Tensor(o.data.astype(t.data.dtype))
-        elif ko == "f" and kt in "biu":
-            t = Tensor(t.data.astype(o.data.dtype))
-        elif division and kt in "biu" and ko in "biu":
-            t, o = Tensor(t.data.astype(DEFAULT_FLOAT)), Tensor(o.data.astype(DEFAULT_FLOAT))
-    return apply(op, o, t) if reflected else apply(op, t, o)
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka == "f" and kb == "f":
+        return a, b
+    if ka == "f" and kb in "biu":
+        return a, Tensor(b.data.astype(a.data.dtype))
+    if kb == "f" and ka in "biu":
+        return Tensor(a.data.astype(b.data.dtype)), b
+    if division and ka in "biu" and kb in "biu":
+        return Tensor(a.data.astype(DEFAULT_FLOAT)), Tensor(b.data.astype(DEFAULT_FLOAT))
+    return a, b
 
 
 def operand(x, like):

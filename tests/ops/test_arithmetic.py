@@ -110,12 +110,16 @@ def test_minimum(bs):
     check_op(F.minimum, np.minimum, inputs=[_grid(a, 0.0, 1), _grid(b, 0.1, 2)])
 
 
-def test_maximum_splits_ties():
+@pytest.mark.parametrize("fn, ga, gb", [
+    (F.maximum, [0.5, 0.0, 1.0], [0.5, 1.0, 0.0]),
+    (F.minimum, [0.5, 1.0, 0.0], [0.5, 0.0, 1.0]),
+])
+def test_maximum_and_minimum_split_ties(fn, ga, gb):
     a = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     b = cr.tensor([1.0, 3.0, 2.0], requires_grad=True)
-    F.maximum(a, b).sum().backward()
-    np.testing.assert_array_equal(a.grad, [0.5, 0.0, 1.0])
-    np.testing.assert_array_equal(b.grad, [0.5, 1.0, 0.0])
+    fn(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, ga)
+    np.testing.assert_array_equal(b.grad, gb)
 
 
 @given(broadcast_shapes(num_shapes=3))
@@ -147,19 +151,21 @@ def test_python_scalars_keep_float32(fn):
     assert x.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("fn, dtype", [
+    (lambda i, f: F.maximum(i, f), np.float32),     # int tensor, float32 tensor
+    (lambda i, f: F.minimum(2.5, i), np.float32),   # Python float, int tensor
+    (lambda i, f: F.where(i > 1, i, f), np.float32),
+    (lambda i, f: F.maximum(i, 2), np.int64),       # integers stay integers
+])
+def test_functional_pairs_promote_as_the_operators(fn, dtype):
+    assert fn(cr.tensor([1, 3]), cr.tensor([2.0, 2.0])).dtype == dtype
+
+
 def test_broadcast_mismatch_names_op_and_shapes():
     with pytest.raises(ValueError, match=r"add.*\(2, ?3\).*\(4,\)"):
         cr.tensor(np.ones((2, 3))) + cr.tensor(np.ones(4))
     with pytest.raises(ValueError, match=r"mul"):
         cr.tensor(np.ones((2, 3))) * cr.tensor(np.ones((3, 2)))
-
-
-def test_minimum_splits_ties():
-    a = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    b = cr.tensor([1.0, 3.0, 2.0], requires_grad=True)
-    F.minimum(a, b).sum().backward()
-    np.testing.assert_array_equal(a.grad, [0.5, 1.0, 0.0])
-    np.testing.assert_array_equal(b.grad, [0.5, 0.0, 1.0])
 
 
 @pytest.mark.parametrize("fn", [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
