@@ -9,8 +9,8 @@ array([2., 4., 6.], dtype=float32)
 
 import importlib
 
-# autograd is imported first: it binds tensor.Tensor at its end (see autograd.py)
-from . import autograd, functional, nn  # noqa: F401
+# tensor_methods installs F's functions as Tensor's methods (sum, exp, reshape...)
+from . import autograd, functional, nn, tensor_methods  # noqa: F401
 from ._version import __version__
 from .backend import get_num_threads, get_rng, manual_seed, set_num_threads
 from .creation import (

@@ -9,15 +9,18 @@ topological order), summing the contributions of every path through which a
 tensor was used. The walk is iterative, so a chain of any length needs no
 recursion.
 
-:class:`~chainrule.tensor.Tensor` (tensor.py) builds on this module; ``apply``
-wraps its results in Tensors, bound at the end of this module (the package
-imports this module before tensor.py, see ``chainrule/__init__.py``).
+This module knows no Tensor class: :class:`~chainrule.tensor.Tensor` (tensor.py)
+builds on it and registers itself as the type ``apply`` wraps its results in
+(:func:`register_tensor_type`), so the imports point one way. A Tensor must exist
+before ``apply`` can run on one, so the registration always comes first.
 """
 
 from __future__ import annotations
 
 import itertools
 import operator
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +87,22 @@ def _graph_freed(g, needs):
 
 _sequence = itertools.count(1)  # creation order of graph nodes: a topological order
 
+# What apply wraps its results in: Tensor, registered by tensor.py as it defines it.
+_tensor_type: Callable[[Any], Any] | None = None
+
+
+def register_tensor_type(cls: type) -> None:
+    """Make :func:`apply` wrap its results in ``cls`` (tensor.py registers Tensor).
+
+    Parameters
+    ----------
+    cls : type
+        Called with one array; its instances carry the graph attributes (``requires_grad``,
+        ``_parents``, ``_backward``, ``_needs``, ``_seq``) that ``apply`` sets.
+    """
+    global _tensor_type
+    _tensor_type = cls
+
 
 def apply(op, *inputs, **options):
     """Run ``op`` on the inputs' arrays and record it in the graph when a gradient is needed.
@@ -104,7 +123,7 @@ def apply(op, *inputs, **options):
         raise
     if isinstance(out, np.generic):  # NumPy reduces to a scalar; a Tensor holds an array
         out = np.asarray(out)
-    result = Tensor(out)
+    result = _tensor_type(out)
     if _grad_enabled:
         needs = tuple([t is not None and t.requires_grad for t in inputs])
         if True in needs:
@@ -240,6 +259,3 @@ def run_backward(root, seed, retain_graph):
             node._parents = ()
             node._backward = _graph_freed
             node._needs = ()
-
-
-from .tensor import Tensor  # noqa: E402  (apply builds Tensors; see the module docstring)

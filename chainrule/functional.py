@@ -1,10 +1,15 @@
-"""chainrule.functional (``F``): activations, stable softmax, losses and layers as functions.
+"""chainrule.functional (``F``): activations, stable softmax, reductions, shapes, losses and
+layers as functions.
 
 Every function accepts Tensors or array-likes and returns a Tensor recorded in
-the graph. Every loss takes ``reduction='mean' | 'sum' | 'none'``.
+the graph. Every loss takes ``reduction='mean' | 'sum' | 'none'``. The Tensor methods
+that apply one op are these functions (``x.sum(axis=1)`` is ``F.sum(x, axis=1)``; the
+table is in :mod:`chainrule.tensor_methods`).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from . import ops
 from .autograd import apply
@@ -17,7 +22,9 @@ __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
     "logsumexp", "linear", "linear_relu", "dropout", "concat", "stack", "where", "maximum",
     "minimum",
-    "clip", "exp", "log", "sqrt", "layer_norm", "batch_norm", "pad",
+    "clip", "exp", "log", "sqrt", "abs", "layer_norm", "batch_norm", "pad",
+    "sum", "mean", "max", "min", "var",
+    "reshape", "transpose", "flatten", "squeeze", "unsqueeze", "expand",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool2d",
     "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy",
@@ -113,9 +120,92 @@ def log_softmax(x, axis=-1, *, dim=None):
     return apply(ops.softmax.log_softmax, _t(x), axis=axis_arg(axis, dim))
 
 
+def abs(x):
+    """Elementwise absolute value (gradient ``sign(x)``, 0 at 0)."""
+    return apply(ops.arithmetic.abs, _t(x))
+
+
+# ---------------------------------------------------------------- reductions
+# NOTE: sum, max, min and abs shadow the builtins inside this module (none is used here).
+# ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
+    return apply(ops.reduction.sum, _t(x), axis=axis_arg(axis, dim),
+                 keepdims=keepdims if keepdim is None else keepdim)
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Mean over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
+    return apply(ops.reduction.mean, _t(x), axis=axis_arg(axis, dim),
+                 keepdims=keepdims if keepdim is None else keepdim)
+
+
+def max(x, axis=None, keepdims=False):
+    """Maximum over ``axis``; the gradient goes to the maximal elements (shared on ties).
+
+    The elementwise maximum of two tensors is :func:`maximum`.
+    """
+    return apply(ops.reduction.max, _t(x), axis=axis_arg(axis), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Minimum over ``axis``; the gradient goes to the minimal elements (shared on ties).
+
+    The elementwise minimum of two tensors is :func:`minimum`.
+    """
+    return apply(ops.reduction.min, _t(x), axis=axis_arg(axis), keepdims=keepdims)
+
+
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance over ``axis`` with ``correction`` degrees of freedom removed (1: unbiased)."""
+    return apply(ops.reduction.var, _t(x), axis=axis_arg(axis), keepdims=keepdims,
+                 correction=correction)
+
+
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) along ``axis``, stable for any finite input."""
-    return apply(ops.reduction.logsumexp, _t(x), axis=axis, keepdims=keepdims)
+    return apply(ops.reduction.logsumexp, _t(x), axis=axis_arg(axis), keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- shapes
+def _shape_args(shape):
+    """``f(x, 2, 3)`` and ``f(x, (2, 3))`` alike: the shape (or axes) as a tuple."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (ints or one tuple; one entry may be -1)."""
+    return apply(ops.shape.reshape, _t(x), shape=_shape_args(shape))
+
+
+def transpose(x, *axes):
+    """Permute the axes as NumPy does (reverse them when none are given)."""
+    return apply(ops.shape.transpose, _t(x), axes=_shape_args(axes) or None)
+
+
+def flatten(x, start_axis=0):
+    """Reshape to ``shape[:start_axis] + (-1,)``."""
+    x = _t(x)
+    return reshape(x, x.shape[:start_axis] + (-1,))
+
+
+def squeeze(x, axis=None):
+    """Remove axes of length 1 (only ``axis`` when given)."""
+    x = _t(x)
+    return reshape(x, np.squeeze(np.empty(x.shape, dtype=bool), axis=axis).shape)
+
+
+def unsqueeze(x, axis):
+    """Insert an axis of length 1 at position ``axis``."""
+    x = _t(x)
+    return reshape(x, np.expand_dims(np.empty(x.shape, dtype=bool), axis).shape)
+
+
+def expand(x, *shape):
+    """Broadcast to ``shape`` (the gradient is summed back over the broadcast axes)."""
+    return apply(ops.shape.broadcast_to, _t(x), shape=_shape_args(shape))
 
 
 # ---------------------------------------------------------------- combinators

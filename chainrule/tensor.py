@@ -1,5 +1,6 @@
 """Tensor and its operators (creation helpers such as ``tensor`` and ``zeros``: creation.py;
-the differentiable methods such as ``sum`` and ``reshape``: tensor_methods.py).
+the differentiable methods such as ``sum`` and ``reshape``: functional.py's functions,
+installed on Tensor from the table in tensor_methods.py).
 
 A Tensor wraps an ndarray. When an op runs on tensors of which one requires a
 gradient (and grad mode is on), the result remembers its inputs and the op's
@@ -20,13 +21,12 @@ from .autograd import apply, enable_grad, is_grad_enabled, no_grad, run_backward
 from .backend import DEFAULT_FLOAT, array_module, is_device_array, is_float
 from .device import device as as_device
 from .device import device_of, is_device_spec, to_device, to_host
-from .tensor_methods import TensorMethods, axis_arg
 
 __all__ = ["Tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled",
            "as_array", "axis_arg", "operand", "promote"]
 
 
-class Tensor(TensorMethods):
+class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
     Build one with ``cr.tensor`` (or ``cr.zeros``, ``cr.randn``...: see
@@ -34,8 +34,9 @@ class Tensor(TensorMethods):
     gradient, its result remembers its inputs and how to differentiate the op;
     :meth:`backward` then applies the chain rule from that result back to every tensor
     that requires a gradient. The methods that apply one differentiable op (``sum``,
-    ``exp``, ``softmax``, ``reshape``...) come from
-    :class:`~chainrule.tensor_methods.TensorMethods`.
+    ``exp``, ``softmax``, ``reshape``...) are the :mod:`chainrule.functional` functions
+    of the same names, with the tensor as their first argument (``x.sum(axis=1)`` is
+    ``F.sum(x, axis=1)``; the table is in :mod:`chainrule.tensor_methods`).
 
     Attributes
     ----------
@@ -373,7 +374,17 @@ class Tensor(TensorMethods):
         return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
 
 
+autograd.register_tensor_type(Tensor)  # apply wraps its results in Tensors
+
+
 # ------------------------------------------------------------------ arguments
+def axis_arg(axis, dim=None):
+    """The axis argument (a list becomes a tuple); PyTorch's name ``dim`` overrides it."""
+    if dim is not None:
+        axis = dim
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
 def _index(index, data):
     """Tensors inside an index become arrays; index arrays go to ``data``'s device."""
     if index.__class__ is slice:  # x[a:b], the minibatch of a training loop

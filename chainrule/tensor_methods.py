@@ -1,136 +1,49 @@
-"""The differentiable methods of Tensor: reductions, elementwise functions, softmax, shapes.
+"""The differentiable methods of Tensor, from one table: each is a :mod:`chainrule.functional`
+function with the tensor as its first argument (``x.sum(axis=1)`` is ``F.sum(x, axis=1)``).
 
-Each is one op of :mod:`chainrule.ops` applied to the tensor (``x.sum(axis=1)`` is
-``apply(ops.reduction.sum, x, axis=1)``). :class:`~chainrule.tensor.Tensor` inherits them
-from :class:`TensorMethods`; the Tensor itself (its data, conversions and devices,
-``backward``, the operators, indexing and comparisons) is in tensor.py.
+The method *is* the function (the same object: its signature, its docstring, no extra
+call), so an op is its function in ``ops/``, its F function, and one line in
+:data:`METHODS`. F builds on tensor.py, so tensor.py cannot import F: this module, above
+both, installs the table on :class:`~chainrule.tensor.Tensor` when it is imported, and
+``import chainrule`` imports it (every Tensor has its methods once the package is loaded).
+The Tensor itself (its data, conversions and devices, ``backward``, the operators, indexing
+and comparisons) is in tensor.py.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable, Mapping
 
-from . import ops
-from .autograd import apply
+from . import functional as F
+from .tensor import Tensor
 
-__all__ = ["TensorMethods", "axis_arg"]
+__all__ = ["METHODS", "install"]
+
+METHODS: Mapping[str, Callable[..., Tensor]] = {
+    # reductions (``dim`` / ``keepdim`` accepted where PyTorch users write them)
+    "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "var": F.var,
+    "logsumexp": F.logsumexp,
+    # elementwise
+    "exp": F.exp, "log": F.log, "sqrt": F.sqrt, "abs": F.abs, "tanh": F.tanh,
+    "sigmoid": F.sigmoid, "relu": F.relu, "clip": F.clip, "clamp": F.clip,
+    "softmax": F.softmax, "log_softmax": F.log_softmax,
+    # shapes
+    "reshape": F.reshape, "view": F.reshape, "flatten": F.flatten,
+    "transpose": F.transpose, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze,
+    "expand": F.expand,
+}
+"""Method name -> the F function it is (``clamp`` and ``view`` name the same function as
+``clip`` and ``reshape``): ``x.name(*args)`` is ``F.<function>(x, *args)``."""
 
 
-def axis_arg(axis, dim=None):
-    """The axis argument (a list becomes a tuple); PyTorch's name ``dim`` overrides it."""
-    if dim is not None:
-        axis = dim
-    return tuple(axis) if isinstance(axis, list) else axis
+def install(cls: type, methods: Mapping[str, Callable[..., Tensor]]) -> None:
+    """Make each function of ``methods`` a method of ``cls`` under its name.
 
-
-class TensorMethods:
-    """The methods of :class:`~chainrule.tensor.Tensor` that apply one differentiable op.
-
-    A mixin without state (``__slots__ = ()``: a Tensor keeps no ``__dict__``); every
-    method returns a new Tensor, recorded in the graph when ``self`` requires a gradient
-    (and grad mode is on).
+    A plain function set on a class binds the instance as its first argument, so
+    ``x.exp()`` calls ``F.exp(x)`` directly.
     """
+    for name, fn in methods.items():
+        setattr(cls, name, fn)
 
-    __slots__ = ()
 
-    # ``dim`` / ``keepdim`` are accepted for PyTorch users (``x.sum(dim=1)``).
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
-        return apply(ops.reduction.sum, self, axis=axis_arg(axis, dim),
-                     keepdims=keepdims if keepdim is None else keepdim)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Mean over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's names."""
-        return apply(ops.reduction.mean, self, axis=axis_arg(axis, dim),
-                     keepdims=keepdims if keepdim is None else keepdim)
-
-    def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis``; the gradient goes to the maximal elements (shared on ties)."""
-        return apply(ops.reduction.max, self, axis=axis_arg(axis), keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        """Minimum over ``axis``; the gradient goes to the minimal elements (shared on ties)."""
-        return apply(ops.reduction.min, self, axis=axis_arg(axis), keepdims=keepdims)
-
-    def var(self, axis=None, keepdims=False, correction=1):
-        """Variance over ``axis`` with ``correction`` degrees of freedom removed (1: unbiased)."""
-        return apply(ops.reduction.var, self, axis=axis_arg(axis), keepdims=keepdims,
-                     correction=correction)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        """``log(sum(exp(x)))`` over ``axis``, computed stably (the max subtracted first)."""
-        return apply(ops.reduction.logsumexp, self, axis=axis_arg(axis), keepdims=keepdims)
-
-    def exp(self):
-        """Elementwise :math:`e^x`."""
-        return apply(ops.exponential.exp, self)
-
-    def log(self):
-        """Elementwise natural logarithm."""
-        return apply(ops.exponential.log, self)
-
-    def sqrt(self):
-        """Elementwise square root."""
-        return apply(ops.exponential.sqrt, self)
-
-    def abs(self):
-        """Elementwise absolute value (gradient ``sign(x)``, 0 at 0)."""
-        return apply(ops.arithmetic.abs, self)
-
-    def tanh(self):
-        """Elementwise hyperbolic tangent (gradient :math:`1 - \\tanh^2 x`)."""
-        return apply(ops.activation.tanh, self)
-
-    def sigmoid(self):
-        """Elementwise logistic sigmoid :math:`1 / (1 + e^{-x})`, stable for any input."""
-        return apply(ops.activation.sigmoid, self)
-
-    def relu(self):
-        """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
-        return apply(ops.activation.relu, self)
-
-    def clip(self, lo=None, hi=None):
-        """Elementwise clamp to ``[lo, hi]`` (either may be None); gradient 0 outside."""
-        return apply(ops.arithmetic.clip, self, lo=lo, hi=hi)
-
-    clamp = clip
-
-    def softmax(self, axis=-1, *, dim=None):
-        """Softmax over ``axis``: :math:`e^{x_i - \\max x} / \\sum_k e^{x_k - \\max x}`."""
-        return apply(ops.softmax.softmax, self, axis=axis_arg(axis, dim))
-
-    def log_softmax(self, axis=-1, *, dim=None):
-        """Log of the softmax over ``axis``, computed stably as ``x - logsumexp(x)``."""
-        return apply(ops.softmax.log_softmax, self, axis=axis_arg(axis, dim))
-
-    def reshape(self, *shape):
-        """The same elements in a new shape (ints or one tuple; one entry may be -1)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return apply(ops.shape.reshape, self, shape=shape)
-
-    view = reshape
-
-    def flatten(self, start_axis=0):
-        """Reshape to ``shape[:start_axis] + (-1,)``."""
-        return self.reshape(self.shape[:start_axis] + (-1,))
-
-    def transpose(self, *axes):
-        """Permute the axes (reverse them when none are given)."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return apply(ops.shape.transpose, self, axes=axes or None)
-
-    def squeeze(self, axis=None):
-        """Remove axes of length 1 (only ``axis`` when given)."""
-        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
-
-    def unsqueeze(self, axis):
-        """Insert an axis of length 1 at position ``axis``."""
-        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
-
-    def expand(self, *shape):
-        """Broadcast to ``shape`` (the gradient is summed back over the broadcast axes)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return apply(ops.shape.broadcast_to, self, shape=shape)
+install(Tensor, METHODS)

@@ -1,11 +1,15 @@
-"""The differentiable methods of Tensor (chainrule/tensor_methods.py): each against NumPy,
-in the graph, gradient-checked; PyTorch's dim/keepdim names."""
+"""The differentiable methods of Tensor (chainrule/tensor_methods.py): each is its F function,
+against NumPy, in the graph, gradient-checked; PyTorch's dim/keepdim names."""
+
+import inspect
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.tensor_methods import TensorMethods, axis_arg
+import chainrule.functional as F
+from chainrule.tensor import axis_arg
+from chainrule.tensor_methods import METHODS
 
 
 def _softmax(a, axis):
@@ -43,9 +47,24 @@ CASES = {
 
 
 def test_every_method_has_a_case():
-    public = {name for name in vars(TensorMethods) if not name.startswith("_")}
-    assert public == set(CASES)
-    assert all(getattr(cr.Tensor, name) is getattr(TensorMethods, name) for name in public)
+    assert set(METHODS) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_each_method_is_its_f_function(name):
+    fn = METHODS[name]
+    assert cr.Tensor.__dict__[name] is fn and getattr(F, fn.__name__) is fn
+    assert fn.__name__ in F.__all__ and fn.__doc__
+    # the bound method's signature is the function's, without the tensor
+    params = list(inspect.signature(fn).parameters.values())
+    x = cr.tensor([1.0])
+    assert list(inspect.signature(getattr(x, name)).parameters.values()) == params[1:]
+    assert getattr(x, name).__doc__ == fn.__doc__
+
+
+def test_parameters_have_the_methods_too():
+    p = cr.nn.Parameter(np.ones((2, 3), dtype=np.float32))
+    assert p.sum().item() == 6.0 and p.T.shape == (3, 2)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -82,3 +101,20 @@ def test_pytorch_dim_and_keepdim_names_are_accepted():
     np.testing.assert_array_equal(x.log_softmax(dim=0).numpy(), x.log_softmax(0).numpy())
     np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(axis=0).numpy())
     assert x.sum(dim=0, keepdim=True).shape == (1, 3)
+
+
+
+def test_the_new_f_functions_take_arrays_and_lists():
+    a = np.arange(6.0).reshape(2, 1, 3)
+    for got, want in [
+        (F.sum(a, dim=[0, 2]), a.sum(axis=(0, 2))), (F.mean(a.tolist(), 2), a.mean(2)),
+        (F.max(a, axis=[0, 2]), a.max(axis=(0, 2))), (F.min(a, 0, keepdims=True),
+                                                       a.min(0, keepdims=True)),
+        (F.var(a, correction=0), a.var()), (F.abs(-a), a),
+        (F.logsumexp(a, axis=[0, 1]), np.log(np.exp(a).sum(axis=(0, 1)))),
+        (F.reshape(a, 3, 2), a.reshape(3, 2)), (F.reshape(a, (6,)), a.reshape(6)),
+        (F.transpose(a), a.T), (F.transpose(a, (1, 0, 2)), a.transpose(1, 0, 2)),
+        (F.flatten(a, 1), a.reshape(2, 3)), (F.squeeze(a, 1), a[:, 0]),
+        (F.unsqueeze(a, 0), a[None]), (F.expand(a, (2, 4, 3)), np.broadcast_to(a, (2, 4, 3))),
+    ]:
+        np.testing.assert_array_equal(got.numpy(), want)
