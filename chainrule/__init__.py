@@ -9,10 +9,12 @@ array([2., 4., 6.], dtype=float32)
 
 import importlib
 
-# tensor_methods installs F's functions as Tensor's methods (sum, exp, reshape...)
-from . import autograd, functional, nn, tensor_methods  # noqa: F401
+# tensor_methods installs F's functions as Tensor's methods (sum, exp, reshape...);
+# compiler registers its fusion rules with nn's containers
+from . import autograd, compiler, functional, nn, tensor_methods  # noqa: F401
 from ._version import __version__
 from .backend import get_num_threads, get_rng, manual_seed, set_num_threads
+from .compiler import CompiledStep, compile
 from .creation import (
     arange,
     as_tensor,
@@ -45,7 +47,7 @@ __all__ = [
 _LAZY_MODULES = frozenset({"data", "train", "io", "optim", "sklearn", "onnx", "distributed",
                            "viz"})
 # name -> the lazy module that defines it
-_LAZY_ATTRS = {"save": "io", "load": "io", "compile": "capture", "CompiledStep": "capture"}
+_LAZY_ATTRS = {"save": "io", "load": "io"}
 
 
 def __getattr__(name):

@@ -51,34 +51,42 @@ def _import_time(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
             yield from _import_time(node.body)
 
 
+def _resolve(node: ast.Import | ast.ImportFrom, package: str, modules: dict,
+             top: str) -> tuple[set[str], set[str]]:
+    """(modules whose import ``node`` runs, packages it takes a name from), inside ``top``."""
+    targets, packages = set(), set()
+    if isinstance(node, ast.Import):
+        targets.update(a.name for a in node.names if a.name.split(".")[0] == top)
+        packages.update(a.name for a in node.names if a.name == top)
+        return targets, packages
+    if node.level:
+        base = package.split(".")[:len(package.split(".")) - node.level + 1]
+        base = ".".join(base + ([node.module] if node.module else []))
+    else:
+        base = node.module or ""
+    if base.split(".")[0] != top:
+        return targets, packages
+    targets.add(base)
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:
+            targets.add(f"{base}.{alias.name}")
+        elif modules.get(base, (None, False))[1]:
+            packages.add(base)
+    return targets, packages
+
+
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """Module -> the package's modules that importing it imports first."""
     modules = _modules(root)
-    top = root.name
     graph = {}
     for name, (path, is_package) in modules.items():
         package = name if is_package else name.rpartition(".")[0]
-        targets = set()   # modules whose import runs (with the packages on the way)
-        packages = set()  # packages a name is taken from: their __init__ must have run
+        targets: set[str] = set()   # modules whose import runs (and the packages on the way)
+        packages: set[str] = set()  # packages a name is taken from: their __init__ ran
         for node in _import_time(ast.parse(path.read_text()).body):
-            if isinstance(node, ast.Import):
-                targets.update(a.name for a in node.names if a.name.split(".")[0] == top)
-                packages.update(a.name.split(".")[0] for a in node.names
-                                if a.name == top)
-                continue
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                base = ".".join(base + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if base.split(".")[0] != top:
-                continue
-            targets.add(base)
-            for alias in node.names:
-                if f"{base}.{alias.name}" in modules:
-                    targets.add(f"{base}.{alias.name}")
-                elif modules.get(base, (None, False))[1]:
-                    packages.add(base)
+            t, p = _resolve(node, package, modules, root.name)
+            targets |= t
+            packages |= p
         edges = set(packages)
         for target in targets:
             parts = target.split(".")
@@ -159,3 +167,26 @@ def test_the_graph_sees_the_imports_a_circle_is_made_of(tmp_path):
     assert cycles(import_graph(pkg)) == [["pkg", "pkg.a", "pkg.sub.b"]]
     (pkg / "sub" / "b.py").write_text("import pkg.c\n")
     assert cycles(import_graph(pkg)) == [["pkg", "pkg.a", "pkg.c", "pkg.sub.b"]]
+
+
+# the engine and nn, below chainrule.compiler (the fusion rules and step capture, which
+# register themselves with nn's containers)
+ENGINE = ("chainrule.nn", "chainrule.ops", "chainrule.autograd", "chainrule.tensor",
+          "chainrule.tensor_methods", "chainrule.functional", "chainrule.creation",
+          "chainrule.backend", "chainrule.device", "chainrule.gradcheck")
+
+
+def test_the_engine_never_imports_the_compiler():
+    # not at import time, nor inside a function
+    modules = _modules(ROOT)
+    offenders = []
+    for name, (path, is_package) in modules.items():
+        if not name.startswith(ENGINE):
+            continue
+        package = name if is_package else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                targets, _ = _resolve(node, package, modules, ROOT.name)
+                offenders += [f"{name} imports {t}" for t in targets
+                              if t.startswith(("chainrule.compiler", "chainrule.capture"))]
+    assert not offenders

@@ -4,6 +4,7 @@ LayerNorm."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,7 +13,6 @@ from .. import ops
 from ..creation import as_tensor
 from ..tensor import Tensor, apply
 from . import init
-from .activation import ReLU
 from .module import Module, Parameter
 
 
@@ -80,6 +80,42 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+# The hook through which a container runs its children: the planner turns the tuple of
+# children into the callables applied in turn (fused steps where a rule matches).
+# chainrule.compiler.fusion owns the rules and registers its planner when the package
+# loads; nn names no fusion. Without a planner a container applies each child.
+ChainPlanner = Callable[[tuple[Module, ...]], tuple[Callable[[Tensor], Tensor], ...]]
+_chain_planner: ChainPlanner | None = None
+
+
+def register_chain_planner(planner: ChainPlanner | None) -> None:
+    """Make every container run its children through ``planner`` (None: one by one).
+
+    Parameters
+    ----------
+    planner : callable or None
+        ``planner(children) -> steps``: the callables that, applied in turn, compute what
+        applying the children in turn computes.
+    """
+    global _chain_planner
+    _chain_planner = planner
+
+
+def chain_steps(container: Module) -> tuple[Callable[[Tensor], Tensor], ...]:
+    """The steps that run ``container``'s children, planned once per set of children.
+
+    The plan is kept on the container with the children and the planner it was made for,
+    so replacing a child or registering another planner plans again.
+    """
+    children = tuple(container._modules.values())
+    kept = container.__dict__.get("_chain")
+    if kept is not None and kept[1] is _chain_planner and kept[0] == children:
+        return kept[2]
+    steps = children if _chain_planner is None else _chain_planner(children)
+    object.__setattr__(container, "_chain", (children, _chain_planner, steps))
+    return steps
+
+
 class Sequential(Module):
     """Modules applied one after the other, each to the previous one's output.
 
@@ -105,21 +141,10 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def forward(self, x):
-        mods = list(self._modules.values())
-        i, n = 0, len(mods)
-        while i < n:
-            m = mods[i]
-            if type(m) is Linear:
-                if i + 1 < n and type(mods[i + 1]) is ReLU:
-                    # Linear then ReLU: one fused op whose ReLU overwrites the product in place
-                    x = apply(ops.linalg.linear_relu, _input(x), m.weight, m.bias)
-                    i += 2
-                else:
-                    x = apply(ops.linalg.linear, _input(x), m.weight, m.bias)
-                    i += 1
-            else:
-                x = m(x)
-                i += 1
+        # each child in turn; adjacent children that a fusion rule joins run as one op
+        # (chainrule.compiler.fusion: Linear then ReLU is one linear_relu)
+        for step in chain_steps(self):
+            x = step(x)
         return x
 
     def __getitem__(self, i):

@@ -1,4 +1,5 @@
-"""cr.compile: the captured step is bitwise the normal engine's step, and falls back to it."""
+"""cr.compile (chainrule/compiler/capture.py): the captured step is bitwise the normal
+engine's step, and falls back to it."""
 
 from __future__ import annotations
 
