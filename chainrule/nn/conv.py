@@ -92,6 +92,9 @@ class _ConvNd(Module):
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C, H, W) inputs.
 
+    ``weight`` (out_channels, in_channels / groups, kH, kW) and ``bias`` start from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default.
+
     Parameters
     ----------
     in_channels, out_channels : int
@@ -103,9 +106,6 @@ class Conv2d(_ConvNd):
     bias : bool, default True
     padding_mode : {'zeros'}
     dtype : dtype, default float32
-
-    ``weight`` (out_channels, in_channels / groups, kH, kW) and ``bias`` start from
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default.
 
     Examples
     --------
