@@ -348,6 +348,15 @@ def test_console_script(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_version_prints_the_package_version(tmp_path):
+    from chainrule._version import __version__
+
+    r = run(tmp_path, "--version")
+    assert_ok(r)
+    assert r.stdout == f"chainrule {__version__}\n" and r.stderr == ""
+    assert "--version" in run(tmp_path, "--help").stdout
+
+
 def test_no_command_prints_help(tmp_path):
     r = run(tmp_path)
     assert r.returncode == 2
