@@ -270,18 +270,21 @@ def _train_body(a, r, state, state_path, main=True, world=1):
 
 
 def _task_line(r):
-    """The first line of a run: its task, why, and the flag that changes it."""
+    """The first line of a run: its task, why, and the flag that changes it (when the
+    target allows the other task)."""
+    from .train.run import can_switch_task
     from .train.tables import task_line
 
     table = r.table
+    switch = can_switch_task(table, r.recipe)
     if r.tabular is not None:
-        return task_line(table.task, r.tabular.reason, table.target_name)
+        return task_line(table.task, r.tabular.reason, table.target_name, switch)
     if r.recipe.data.path is None:
         return f"task: {table.task} (the built-in dataset {r.recipe.data.dataset!r})"
     if r.recipe.data.task != "auto":
-        return task_line(table.task, f"--task {r.recipe.data.task}", table.target_name)
+        return task_line(table.task, f"--task {r.recipe.data.task}", table.target_name, switch)
     return task_line(table.task, "numeric target" if table.task == "regression"
-                     else "labels", table.target_name or "y")
+                     else "labels", table.target_name or "y", switch)
 
 
 def _notes(r, caught):

@@ -115,7 +115,8 @@ def test_train_regression_csv(reg_run, data, tmp_path):
     assert r.stdout.startswith("test r2: ")
     # --quiet: no epoch lines; the task (and how to change it) still comes first
     assert r.stderr.strip().splitlines() == [
-        "task: regression (target 'price': float values); --task classification to change it",
+        # numbers with a fraction: --task classification would be refused, so not offered
+        "task: regression (target 'price': float values)",
         "run written to reg"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"mse", "rmse", "mae", "r2", "loss"} <= set(metrics)

@@ -110,8 +110,9 @@ def split(table, recipe: Recipe):
     n = table.n_samples
     classify = table.task == "classification"
     y = np.asarray(table.y)
-    hint = ("change --test-split / --val-split, or pass --task regression if the target is "
-            "a quantity")
+    regression = " or pass --task regression if the target is a quantity" \
+        if classify and can_switch_task(table, recipe) else ""
+    hint = f"change --test-split / --val-split{regression}"
     try:
         rest, test = (split_indices(n, d.test_split, seed=seed,
                                     stratify=y if classify else None)
@@ -137,8 +138,7 @@ def split(table, recipe: Recipe):
                 names = [table.classes[i] for i in unseen] if table.classes else unseen
                 raise ChainruleError(f"{table.source}: class {names[0]!r} appears in the {part} "
                                      f"split but never in the training split (too few samples "
-                                     f"of it: add data, lower --{flag}-split, or pass --task "
-                                     f"regression if the target is a quantity)")
+                                     f"of it: add data or lower --{flag}-split{regression})")
     return train, val, test
 
 
@@ -156,14 +156,14 @@ def prepare(recipe: Recipe) -> Run:
         from .tables import encode_for_run
 
         table, tabular = load_tabular(recipe)
-        check_task_options(recipe, table.task)
+        check_task_options(recipe, table)
         train, val, test = split(table, recipe)
         X, y, notes = encode_for_run(tabular, train)
         pre = tabular.preprocessor
         table.feature_names = pre.input_features_
     else:
         table = load_table(recipe)
-        check_task_options(recipe, table.task)
+        check_task_options(recipe, table)
         train, val, test = split(table, recipe)
         X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
         pre = build_preprocessor(recipe.data.preprocess)
@@ -218,12 +218,21 @@ def prepare(recipe: Recipe) -> Run:
                tabular, notes)
 
 
-def check_task_options(recipe: Recipe, task: str) -> None:
-    """Refuse recipe settings that do not apply to the task (``recipe.given`` holds the
-    flags the user set, when the CLI built the recipe)."""
+def can_switch_task(table, recipe: Recipe) -> bool:
+    """Whether ``--task`` may name the other task as a remedy for this run's target: a
+    file's target whose values the other task accepts (never a built-in dataset's, whose
+    task is fixed)."""
+    from .tables import can_switch_task as switchable
+
+    return recipe.data.path is not None and switchable(table.task, table.y, table.classes)
+
+
+def check_task_options(recipe: Recipe, table) -> None:
+    """Refuse recipe settings that do not apply to the table's task (``recipe.given``
+    holds the flags the user set, when the CLI built the recipe)."""
     from .tables import check_task_options as check
 
-    check(task, getattr(recipe, "given", None) or {})
+    check(table.task, getattr(recipe, "given", None) or {}, can_switch_task(table, recipe))
 
 
 def train(run: Run, resume_state=None):

@@ -17,8 +17,8 @@ import numpy as np
 from ..errors import ChainruleError, DataError
 
 __all__ = ["TABLE_SUFFIXES", "is_table_file", "TableData", "read_for_run", "encode_for_run",
-           "model_metadata", "features_from_file", "task_line", "check_task_options",
-           "mlp_parameter_count", "check_model_size"]
+           "model_metadata", "features_from_file", "task_line", "can_switch_task",
+           "check_task_options", "mlp_parameter_count", "check_model_size"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -160,23 +160,48 @@ def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
     return X, y, [str(w.message) for w in caught]
 
 
-def task_line(task, reason, target) -> str:
-    """The first line of a run: the task, why, and the flag that changes it."""
+def can_switch_task(task, y, classes) -> bool:
+    """Whether ``--task`` could train this target for the other task, so that naming it as
+    a remedy is no dead end: string labels are no quantity (regression refuses them),
+    numbers with a fraction are no class labels (classification refuses them).
+
+    Parameters
+    ----------
+    task : {'classification', 'regression'}
+    y : ndarray
+        Class indices (classification) or the target values (regression).
+    classes : list or None
+        The class labels of a classification target.
+    """
+    if task == "classification":
+        return not any(isinstance(c, str) for c in classes or ())
+    y = np.asarray(y, dtype=np.float64)
+    return y.ndim == 1 and bool(np.all(y == np.round(y)))
+
+
+def task_line(task, reason, target, switch=True) -> str:
+    """The first line of a run: the task, why, and (``switch``) the flag that changes it."""
     other = "regression" if task == "classification" else "classification"
-    return f"task: {task} (target {target!r}: {reason}); --task {other} to change it"
+    line = f"task: {task} (target {target!r}: {reason})"
+    return f"{line}; --task {other} to change it" if switch else line
 
 
-def check_task_options(task, given: dict) -> None:
+def check_task_options(task, given: dict, switch=True) -> None:
     """Refuse options that do not apply to ``task``; ``given`` maps a flag to its value
-    for the flags the user set."""
+    for the flags the user set; ``switch``: name ``--task`` as a remedy (see
+    :func:`can_switch_task`)."""
     if task == "regression":
         bad = [f for f in ("--head", "--class-weight") if given.get(f) is not None]
         if bad:
+            why = "--task classification to change it" if switch else \
+                "the target holds numbers with a fraction, not class labels"
             raise ChainruleError(f"{bad[0]} {given[bad[0]]} applies to classification, but "
-                                 f"the task is regression (--task classification to change it)")
+                                 f"the task is regression ({why})")
     elif given.get("--loss") is not None:
+        why = "--task regression to change it" if switch else \
+            "the target holds text labels, not numbers"
         raise ChainruleError(f"--loss {given['--loss']} applies to regression, but the task is "
-                             f"classification (--task regression to change it)")
+                             f"classification ({why})")
 
 
 def mlp_parameter_count(n_inputs, hidden, n_outputs, batch_norm=False) -> int:
