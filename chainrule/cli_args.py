@@ -152,9 +152,9 @@ def _input_shape(text):
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
-def _run_on_data(sub, name, help):
+def _run_on_data(sub, name, help, description=None):
     """A subcommand that reads a run directory and a data file (evaluate, predict)."""
-    cmd = sub.add_parser(name, help=help)
+    cmd = sub.add_parser(name, help=help, description=description)
     cmd.add_argument("run_dir", metavar="RUN_DIR")
     cmd.add_argument("--data", metavar="FILE", required=True)
     cmd.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
@@ -265,7 +265,16 @@ def _build_parser():
     e = _run_on_data(sub, "evaluate", "score a trained model on labelled data")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    r = _run_on_data(sub, "predict", "predict with a trained model")
+    r = _run_on_data(sub, "predict", "predict with a trained model",
+                     description="Predict for each row of --data and write a CSV file. Its "
+                                 "columns: the --keep columns, cell by cell as --data writes "
+                                 "them; then 'prediction', the class label or the value in the "
+                                 "target's units ('prediction_0', 'prediction_1', ... for a "
+                                 "model with several outputs); then, with --proba, "
+                                 "'proba_<class>' for each class.")
+    r.add_argument("--keep", type=_names, default=None, metavar="COL,...",
+                   help="columns of --data (identifiers...) to copy, unchanged, to the front "
+                        "of the output")
     r.add_argument("--proba", action="store_true", help="also write class probabilities")
     r.add_argument("--out", metavar="FILE", required=True,
                    help="CSV file to write ('-': standard output); never the input file or "

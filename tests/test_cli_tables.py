@@ -160,7 +160,7 @@ def test_regression_target_is_standardised_and_predicted_in_its_units(tmp_path, 
     capsys.readouterr()
     assert _main("predict", tmp_path / "run", "--data", tmp_path / "r.csv", "--out", "-") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    pred = np.array([float(r["price"]) for r in rows])
+    pred = np.array([float(r["prediction"]) for r in rows])
     assert abs(pred.mean() - y.mean()) < 1000 and np.corrcoef(pred, y)[0, 1] > 0.95
     from chainrule.io import load_with_metadata
 

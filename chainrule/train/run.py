@@ -389,40 +389,47 @@ def load_run(run_dir):
     return model, meta
 
 
-def features(path, meta, need_target, delimiter=None):
+def features(path, meta, need_target, delimiter=None, frame=None):
     """A file's table and its features, checked against and scaled as in training.
 
     Returns ``(table, X)``; for a model trained on a table (CSV/Parquet), the columns are
     matched by name and encoded by the saved preprocessor, ``table.y`` holds the target
     (class indices or values in the target's units) or None, and ``table.notes`` the
-    notes to show (extra columns ignored, unseen categories).
+    notes to show (extra columns ignored, unseen categories). ``frame``: a CSV/Parquet
+    ``path`` already read by :func:`~chainrule.data.read_frame`.
     """
     from ..data import Table, read_table
+    from ..data.table import frame_table
 
     if "preprocessor" in meta:
         from .tables import features_from_file
 
-        X, y, notes = features_from_file(path, meta, need_target, delimiter)
+        X, y, notes = features_from_file(path, meta, need_target, delimiter, frame)
         table = Table(X=X, y=y, feature_names=list(meta["feature_names"]),
                       target_name=meta.get("target_name"), classes=meta.get("classes"),
                       source=str(path), task=meta["task"], preprocessor="table")
         table.notes = notes
         return table, X
-    if delimiter is not None:
+    if delimiter is not None and frame is None:
         raise ChainruleError(f"--delimiter applies to CSV files; {path} is read as an array")
+
+    def read(target, task="auto"):
+        if frame is not None:
+            return frame_table(frame, target=target, task=task)
+        return read_table(path, target=target, task=task)
 
     target = meta.get("target_name")
     if not need_target and path.lower().endswith(".npy"):
         target = None  # a .npy holds the features only
     try:
-        table = read_table(path, target=target, task=meta["task"])
+        table = read(target, meta["task"])
     except ChainruleError as e:
         # Only a missing target is forgiven (predict needs features alone); any other
         # problem of the file is reported as it is.
         absent = (f"target column {target!r} not found", f"no array named {target!r}")
         if need_target or target is None or not any(a in str(e) for a in absent):
             raise
-        table = read_table(path, target=None)
+        table = read(None)
     names = list(meta["feature_names"])
     if table.X.reshape(table.n_samples, -1).shape[1] != len(names):
         raise ChainruleError(f"{path}: has {table.n_features} feature columns but the model was "

@@ -17,8 +17,8 @@ import numpy as np
 from ..errors import ChainruleError, DataError
 
 __all__ = ["TABLE_SUFFIXES", "is_table_file", "TableData", "read_for_run", "encode_for_run",
-           "model_metadata", "features_from_file", "task_line", "can_switch_task",
-           "check_task_options", "mlp_parameter_count", "check_model_size"]
+           "model_metadata", "features_from_file", "cells_as_written", "task_line",
+           "can_switch_task", "check_task_options", "mlp_parameter_count", "check_model_size"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -131,8 +131,9 @@ def model_metadata(prep) -> dict:
     return meta
 
 
-def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
-    """A file's features (and target) encoded as in training, columns matched by name.
+def features_from_file(path, meta, need_target, delimiter=None, frame=None) -> tuple:
+    """A file's features (and target) encoded as in training, columns matched by name
+    (``frame``: the file already read by :func:`~chainrule.data.read_frame`).
 
     Returns
     -------
@@ -149,7 +150,7 @@ def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
         raise DataError(f"{path}: the model was trained on a table (CSV or Parquet) and "
                         f"needs one with the columns {meta['feature_names'][:8]}")
     prep = TablePreprocessor.from_state_dict(meta["preprocessor"])
-    frame = read_frame(path, delimiter)
+    frame = read_frame(path, delimiter) if frame is None else frame
     has_target = prep.target is not None and prep.target in frame
     if need_target and not has_target:
         raise DataError(f"{path}: has no target column {prep.target!r}")
@@ -158,6 +159,46 @@ def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
         X = prep.transform(frame)
     y = prep.transform_target(frame, scaled=False) if need_target else None
     return X, y, [str(w.message) for w in caught]
+
+
+def cells_as_written(frame, names) -> list:
+    """The columns ``names`` of the file ``frame`` was read from, each a list of its cells
+    as the file writes them: a CSV's text between the delimiters (quotes removed, ``007``
+    and ``NA`` left as they are), a Parquet file's values as text (empty where null).
+
+    Parameters
+    ----------
+    frame : Frame
+        From :func:`~chainrule.data.read_frame`; names the file and, for CSV, its dialect.
+    names : sequence of str
+        Columns of ``frame``.
+
+    Returns
+    -------
+    list of list of str
+        One list per name, ``frame.n_rows`` cells each.
+    """
+    path = frame.source
+    absent = [n for n in names if n not in frame]
+    if absent:
+        raise DataError(f"{path}: no column {absent[0]!r}; its columns: {frame.names}")
+    if frame.dialect is None:  # Parquet: typed in the file
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=list(names))
+        cols = [["" if v is None else str(v) for v in table.column(n).to_pylist()]
+                for n in names]
+    else:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = frame.dialect.reader(f)
+            header = [h.strip() for h in next(reader)]
+            index = [header.index(n) for n in names]
+            rows = [r for r in reader if r]  # blank lines are skipped, as by read_frame
+        cols = [[r[j] for r in rows] for j in index]
+    if any(len(c) != frame.n_rows for c in cols):
+        raise DataError(f"{path}: read {len(cols[0])} rows of {names[0]!r} as written but "
+                        f"{frame.n_rows} rows of features; is the file being written?")
+    return cols
 
 
 def can_switch_task(task, y, classes) -> bool:
