@@ -302,16 +302,28 @@ def _notes(r, caught):
 def cmd_evaluate(a):
     from .train import head_from_config, run
 
+    if a.dataset is not None and a.delimiter is not None:
+        raise UsageError(f"--delimiter applies to CSV --data, not to --dataset {a.dataset}")
     model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=True, delimiter=a.delimiter)
+    extra = {}
+    if a.dataset is not None:
+        rows, split, note = run.dataset_rows(meta, a.dataset, a.run_dir)
+        table, X = run.table_features(rows, meta)
+        source = rows.source
+        extra = {"dataset": a.dataset, "split": split}
+    else:
+        table, X = run.features(a.data, meta, need_target=True, delimiter=a.delimiter)
+        source, note = a.data, None
     _print_notes(table)
     if table.y is None:
-        raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
-    y = run.encode_targets(table, meta, a.data)
+        raise ChainruleError(f"{source}: has no target column {meta.get('target_name')!r}")
+    y = run.encode_targets(table, meta, source)
     head = head_from_config(meta["head"])
     metrics = run.score_model(model, meta, head, X, y)
+    if note:
+        print(note, file=sys.stderr)
     if a.json:
-        print(json.dumps({"n_samples": int(len(y)), **metrics}, indent=2))
+        print(json.dumps({**extra, "n_samples": int(len(y)), **metrics}, indent=2))
     else:
         for k, v in metrics.items():
             print(f"{k:>20s}  {v:.6g}")

@@ -152,11 +152,18 @@ def _input_shape(text):
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
-def _run_on_data(sub, name, help, description=None):
-    """A subcommand that reads a run directory and a data file (evaluate, predict)."""
+def _run_on_data(sub, name, help, description=None, dataset=None):
+    """A subcommand that reads a run directory and a data file (evaluate, predict), or
+    with ``dataset`` (its help) a built-in dataset instead."""
     cmd = sub.add_parser(name, help=help, description=description)
     cmd.add_argument("run_dir", metavar="RUN_DIR")
-    cmd.add_argument("--data", metavar="FILE", required=True)
+    if dataset is None:
+        cmd.add_argument("--data", metavar="FILE", required=True)
+    else:
+        src = cmd.add_mutually_exclusive_group(required=True)
+        src.add_argument("--data", metavar="FILE", help="CSV, TSV, Parquet, .npy or .npz file: "
+                                                        "all its rows")
+        src.add_argument("--dataset", metavar="NAME", help=dataset)
     cmd.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                      help="force the CSV delimiter (detected by default)")
     return cmd
@@ -262,7 +269,14 @@ def _build_parser():
     tab.add_argument("--features", type=_names, default=None, metavar="COL,...",
                      help="the only columns to use as features")
 
-    e = _run_on_data(sub, "evaluate", "score a trained model on labelled data")
+    e = _run_on_data(
+        sub, "evaluate", "score a trained model on labelled data",
+        description="Score a trained model on labelled data: a file (--data) or a built-in "
+                    "dataset (--dataset). The metrics go to standard output; which rows were "
+                    "scored is said on standard error (and as 'split' in --json).",
+        dataset="a built-in dataset (chainrule datasets): the run's own test split when the "
+                "run was trained on NAME and recorded its split (seed and --test-split, as "
+                "every run does), else all its rows")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     r = _run_on_data(sub, "predict", "predict with a trained model",

@@ -286,6 +286,46 @@ def test_evaluate_json_and_text(cls_run, data):
     assert float(text["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-5)
 
 
+def test_evaluate_a_builtin_dataset_on_the_runs_own_test_split(tmp_path):
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn")
+    r = run(tmp_path, "train", "--hidden", "8", "--epochs", "3", "--quiet", "--out", "d")
+    assert_ok(r)  # the default run: digits
+    trained = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    r = run(tmp_path, "evaluate", "d", "--dataset", "digits", "--json")
+    assert_ok(r)
+    got = json.loads(r.stdout)
+    assert got["dataset"] == "digits" and got["split"] == "test"
+    # the very rows, and so the very scores, of the test split training held out
+    assert got["n_samples"] == trained["n_samples"] == 360
+    for k in ("accuracy", "loss", "f1_macro"):
+        assert got[k] == pytest.approx(trained[k], rel=1e-6), k
+    assert r.stderr == ("evaluating on the run's test split of the built-in dataset "
+                        "'digits': the 360 of its 1797 rows that training held out (seed 0, "
+                        "test split 0.2)\n")
+    r = run(tmp_path, "evaluate", "d", "--dataset", "iris")
+    assert_bad_input(r, "dataset 'iris'", "4 feature columns", "trained on 64")
+
+
+def test_evaluate_a_builtin_dataset_on_all_its_rows_otherwise(tmp_path):
+    pytest.importorskip("sklearn", reason="iris needs scikit-learn")
+    from chainrule.data import load_dataset
+
+    iris = load_dataset("iris")
+    write_csv(tmp_path / "iris.csv", [*iris.feature_names, "target"],
+              [[*x, iris.classes[y]] for x, y in zip(iris.X.tolist(), iris.y.tolist())])
+    for name, args, why in (
+            ("none", ["--dataset", "iris", "--test-split", "0"],
+             "the run held out no test rows, so these include its training rows"),
+            ("csv", ["--data", "iris.csv", "--target", "target"],  # its columns by name
+             "the run was trained on other data")):
+        assert_ok(run(tmp_path, "train", *args, *FAST, "--quiet", "--out", name))
+        r = run(tmp_path, "evaluate", name, "--dataset", "iris", "--json")
+        assert_ok(r)
+        got = json.loads(r.stdout)
+        assert got["split"] == "all" and got["n_samples"] == 150 and got["accuracy"] > 0.6
+        assert r.stderr == f"evaluating on all 150 rows of the built-in dataset 'iris' ({why})\n"
+
+
 def test_predict_with_probabilities_and_original_labels(cls_run, data, tmp_path):
     run_dir, _ = cls_run
     r = run(tmp_path, "predict", run_dir, "--data", data / "cls.csv", "--proba",
@@ -436,6 +476,15 @@ BAD_USE = {  # case: (arguments, words the message must hold)
     "proba_for_regression": (["predict", REG, "--data", "reg.csv", "--proba"],
                              ["--proba", "classification"]),
     "evaluate_needs_run_dir": (["evaluate"], ["RUN_DIR"]),
+    "evaluate_needs_data_or_dataset": (["evaluate", RUN], ["--data", "--dataset", "required"]),
+    "evaluate_data_and_dataset": (["evaluate", RUN, "--data", "x.csv", "--dataset", "iris"],
+                                  ["--data", "not allowed with", "--dataset"]),
+    "evaluate_unknown_dataset": (["evaluate", RUN, "--dataset", "mnist"],
+                                 ["'mnist'", "digits", "iris"]),
+    "evaluate_dataset_with_delimiter": (["evaluate", RUN, "--dataset", "iris", "--delimiter",
+                                         ";"], ["--delimiter", "--dataset iris"]),
+    "evaluate_dataset_missing_columns": (["evaluate", RUN, "--dataset", "iris"],
+                                         ["dataset 'iris'", "missing column(s)", "'a'"]),
     "keep_unknown_column": (["predict", RUN, "--data", "x.csv", "--keep", "species,idd"],
                             ["--keep idd", "x.csv", "no column 'idd'", "'species'"]),
     "keep_twice": (["predict", RUN, "--data", "x.csv", "--keep", "a,a"], ["--keep", "'a'",

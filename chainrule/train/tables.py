@@ -146,7 +146,7 @@ def features_from_file(path, meta, need_target, delimiter=None, frame=None) -> t
     """
     from ..data import TablePreprocessor, read_frame
 
-    if not is_table_file(path):
+    if frame is None and not is_table_file(path):
         raise DataError(f"{path}: the model was trained on a table (CSV or Parquet) and "
                         f"needs one with the columns {meta['feature_names'][:8]}")
     prep = TablePreprocessor.from_state_dict(meta["preprocessor"])
