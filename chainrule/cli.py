@@ -302,6 +302,9 @@ def _notes(r, caught):
 def cmd_evaluate(a):
     from .train import head_from_config, run
 
+    if a.data is None and a.dataset is None:
+        raise UsageError("chainrule evaluate: give the data to score: --data FILE or --dataset "
+                         "NAME (see 'chainrule evaluate --help')")
     if a.dataset is not None and a.delimiter is not None:
         raise UsageError(f"--delimiter applies to CSV --data, not to --dataset {a.dataset}")
     model, meta = run.load_run(a.run_dir)

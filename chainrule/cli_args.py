@@ -160,7 +160,9 @@ def _run_on_data(sub, name, help, description=None, dataset=None):
     if dataset is None:
         cmd.add_argument("--data", metavar="FILE", required=True)
     else:
-        src = cmd.add_mutually_exclusive_group(required=True)
+        # NOTE: not required=True: a mistyped --dat then reads "unrecognized arguments",
+        # not "one of --data --dataset is required" (the command checks it)
+        src = cmd.add_mutually_exclusive_group()
         src.add_argument("--data", metavar="FILE", help="CSV, TSV, Parquet, .npy or .npz file: "
                                                         "all its rows")
         src.add_argument("--dataset", metavar="NAME", help=dataset)

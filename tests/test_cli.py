@@ -476,7 +476,7 @@ BAD_USE = {  # case: (arguments, words the message must hold)
     "proba_for_regression": (["predict", REG, "--data", "reg.csv", "--proba"],
                              ["--proba", "classification"]),
     "evaluate_needs_run_dir": (["evaluate"], ["RUN_DIR"]),
-    "evaluate_needs_data_or_dataset": (["evaluate", RUN], ["--data", "--dataset", "required"]),
+    "evaluate_needs_data_or_dataset": (["evaluate", RUN], ["--data FILE", "--dataset NAME"]),
     "evaluate_data_and_dataset": (["evaluate", RUN, "--data", "x.csv", "--dataset", "iris"],
                                   ["--data", "not allowed with", "--dataset"]),
     "evaluate_unknown_dataset": (["evaluate", RUN, "--dataset", "mnist"],
