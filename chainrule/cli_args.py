@@ -274,8 +274,9 @@ def _build_parser():
     e = _run_on_data(
         sub, "evaluate", "score a trained model on labelled data",
         description="Score a trained model on labelled data: a file (--data) or a built-in "
-                    "dataset (--dataset). The metrics go to standard output; which rows were "
-                    "scored is said on standard error (and as 'split' in --json).",
+                    "dataset (--dataset). The metrics go to standard output; with "
+                    "--dataset, which rows were scored is said on standard error (and as "
+                    "'split' in --json).",
         dataset="a built-in dataset (chainrule datasets): the run's own test split when the "
                 "run was trained on NAME and recorded its split (seed and --test-split, as "
                 "every run does), else all its rows")
