@@ -32,7 +32,7 @@ def predictions(digits_run, digits_files, tmp_path_factory):
 
 def test_version(tmp_path):
     r = chainrule(tmp_path, "--version")
-    assert r.stdout.split() == ["chainrule", cr.__version__]
+    assert r.stdout.startswith("chainrule") and cr.__version__ in r.stdout.split()
 
 
 def test_train_prints_the_test_accuracy_and_writes_the_run(digits_run):
