@@ -179,10 +179,11 @@ def check_task_options(task, given: dict) -> None:
 
 
 def mlp_parameter_count(n_inputs, hidden, n_outputs, batch_norm=False) -> int:
-    """Weights and biases of an MLP ``n_inputs -> hidden... -> n_outputs``."""
-    sizes = [int(n_inputs), *map(int, hidden), int(n_outputs)]
-    n = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return n + (4 * sum(map(int, hidden)) if batch_norm else 0)
+    """Weights and biases of an MLP ``n_inputs -> hidden... -> n_outputs`` (with batch
+    norm, its parameters and statistics too): ``MLP._parameter_count``, the one count."""
+    from ..nn.mlp import MLP
+
+    return MLP._parameter_count(n_inputs, hidden, n_outputs, batch_norm=batch_norm)
 
 
 _STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2,
