@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._version import __version__
 from .errors import ChainruleError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -166,6 +167,8 @@ def _build_parser():
 
     p = _Parser(prog="chainrule", description="Train neural networks by SGD with "
                                                "backpropagation, on NumPy.")
+    p.add_argument("--version", action="version", version=f"chainrule {__version__}",
+                   help="print 'chainrule VERSION' and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and write a run directory",

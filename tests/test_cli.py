@@ -231,17 +231,21 @@ def test_train_scales_features_with_statistics_of_the_training_rows_only(tmp_pat
     assert np.all(np.abs(meta["scaler"]["mean"] / Xf.mean(axis=0) - 1) > 1e-3)
 
 
-def test_train_divergence_is_one_clear_line(data, tmp_path):
-    r = run(tmp_path, "train", "--data", data / "reg.csv", "--target", "price", "--optimizer",
-            "sgd", "--lr", "1e6", "--hidden", "4", "--epochs", "5", "--quiet", "--out", "dv")
+@pytest.mark.parametrize("source, optimizer, lr", [
+    (["--data", "reg.csv", "--target", "price"], "sgd", "1e6"),
+    ([], "adam", "1e9"),  # digits: the loss grows to 1e20 and more, finite all along
+])
+def test_train_divergence_is_one_clear_line(data, tmp_path, source, optimizer, lr):
+    source = [str(data / a) if a.endswith(".csv") else a for a in source]
+    r = run(tmp_path, "train", *source, "--optimizer", optimizer, "--lr", lr, "--hidden", "4",
+            "--epochs", "5", "--quiet", "--out", "dv")
     task, *rest = r.stderr.splitlines(keepends=True)
-    assert task.startswith("task: regression")  # the run's first line, then the one error
-    line = assert_bad_input(subprocess.CompletedProcess(r.args, r.returncode, r.stdout,
-                                                        "".join(rest)),
-                            "training loss became", "step", "last finite", "lower learning rate")
+    assert task.startswith("task: ")  # the run's first line, then the one error
+    assert_bad_input(subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "".join(rest)),
+                     "training loss became", "epoch 1, step 2,", "times its first value",
+                     "diverged", "lower learning rate")
     assert "RuntimeWarning" not in r.stderr
-    assert "epoch " in line
-    assert not (tmp_path / "dv" / "model.safetensors").exists()
+    assert r.stdout == "" and not (tmp_path / "dv").exists()  # no score, no run written
 
 
 def test_slow_default_train_digits(tmp_path):
@@ -342,6 +346,15 @@ def test_console_script(tmp_path):
     r = run(tmp_path, "train", "--optimizer", "lbfgs", "--out", "x", exe=exe)
     assert_bad_input(r, "lbfgs", "'adam'")
     assert not (tmp_path / "x").exists()
+
+
+def test_version_prints_the_package_version(tmp_path):
+    from chainrule._version import __version__
+
+    r = run(tmp_path, "--version")
+    assert_ok(r)
+    assert r.stdout == f"chainrule {__version__}\n" and r.stderr == ""
+    assert "--version" in run(tmp_path, "--help").stdout
 
 
 def test_no_command_prints_help(tmp_path):

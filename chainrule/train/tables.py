@@ -71,6 +71,7 @@ def read_for_run(path, target, task="auto", delimiter=None, missing="impute",
     frame = read_frame(path, delimiter)
     prep = TablePreprocessor(target=target, task=task, missing=missing,
                              max_categories=max_categories, drop=drop, features=features)
+    prep.check_usable(frame)  # every unusable column at once, counted in the whole file
     keep = prep.complete_rows(frame)
     dropped = int((~keep).sum())
     if dropped:
