@@ -58,7 +58,7 @@ BAD_TRAIN = {  # case: (arguments, words the message must hold)
                                      "--class-weight", "balanced"],
                                     ["--class-weight balanced", "regression"]),
     "stratification": (["--data", "labels.csv", "--target", "species"],
-                       ["stratified", "--test-split", "--task regression"]),
+                       ["stratified", "--test-split"]),  # no --task regression: text labels
     "model_too_large": (["--dataset", "xor", "--hidden", "300000,300000"],
                         ["parameters", "GiB", "--hidden"]),
     "abbreviated_flag": (["--dataset", "xor", "--dropo", "0.5"], ["unrecognized", "--dropo"]),
