@@ -14,7 +14,6 @@ from journey_steps import (
     assert_same_predictions,
     chainrule,
     column,
-    digits,
     export_digits,
     load_digits_run,
     predict_digits,
@@ -57,12 +56,17 @@ def test_predict_new_rows(digits_run, digits_files, tmp_path):
 
 
 def test_evaluate_the_builtin_dataset(digits_run, tmp_path):
+    """On the dataset it was trained on, evaluate scores the run's own test split: the
+    score ``train`` printed and wrote to metrics.json."""
     r = chainrule(tmp_path, "evaluate", digits_run.dir, "--dataset", "digits", "--json")
     metrics = json.loads(r.stdout)
-    X, y = digits()
-    labels, _ = load_digits_run(digits_run.dir, X.astype(np.float32))
-    assert metrics["n_samples"] == len(y)
-    assert metrics["accuracy"] == pytest.approx(np.mean(labels == y), abs=1e-9)
+    trained = json.loads((digits_run.dir / "metrics.json").read_text())
+    assert (metrics["dataset"], metrics["split"]) == ("digits", "test")
+    assert metrics["n_samples"] == trained["n_samples"] == 360  # 20% of 1797 held out
+    assert metrics["accuracy"] == pytest.approx(trained["accuracy"], abs=1e-9)
+    assert metrics["loss"] == pytest.approx(trained["loss"], rel=1e-5)
+    printed = float(digits_run.train.stdout.split()[2])
+    assert round(metrics["accuracy"], 4) == printed
 
 
 def test_evaluate_a_labelled_file(digits_run, digits_files, predictions, tmp_path):
