@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ._blas import fit_threads, get_num_threads, set_num_threads  # noqa: F401 (re-exported)
 
 try:  # CuPy is optional; importing it must never be required.
-    import cupy as _cupy  # type: ignore
+    import cupy as _cupy
 except Exception:  # pragma: no cover - depends on the machine
     _cupy = None
 

@@ -61,7 +61,7 @@ def can_render() -> bool:
     return shutil.which("dot") is not None
 
 
-def _summary(a, limit=4) -> str:
+def _summary(a: Any, limit: int = 4) -> str:
     a = a.get() if not isinstance(a, np.ndarray) and hasattr(a, "get") else np.asarray(a)
     if a.size <= limit:
         return np.array2string(a.reshape(-1) if a.ndim > 1 else a, precision=4,
@@ -131,7 +131,7 @@ class Graph:
                     stack.append(parent)
 
     # ------------------------------------------------------------------ labels
-    def _label(self, node) -> str:
+    def _label(self, node: dict[str, Any]) -> str:
         shape = f"{node['shape']} {node['dtype']}"
         if node["op"] is None:
             grad = node["tensor"].grad

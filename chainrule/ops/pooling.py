@@ -111,7 +111,7 @@ def _avg_pool(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None,
         div = float(kernel[0] * kernel[1])
     else:  # the number of real elements in each window
         ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), pairs)
-        div = sum(ones[idx] for idx in offsets)  # type: ignore[misc]  # numpy's stubs vs sum()
+        div = sum(ones[idx] for idx in offsets)
     out = xpad[offsets[0]].copy()
     for idx in offsets[1:]:
         out += xpad[idx]

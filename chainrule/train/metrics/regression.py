@@ -43,7 +43,8 @@ def _over_outputs(per_output: np.ndarray, multioutput: str | npt.ArrayLike) -> f
     return float(np.average(per_output, weights=to_numpy(multioutput)))
 
 
-def _squared_error(name, y_true, y_pred, sample_weight) -> np.ndarray:
+def _squared_error(name: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                   sample_weight: npt.ArrayLike | None) -> np.ndarray:
     y_true, y_pred, w = _check_targets(name, y_true, y_pred, sample_weight)
     return np.average((y_true - y_pred) ** 2, axis=0, weights=w)
 
