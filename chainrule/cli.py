@@ -401,6 +401,11 @@ def cmd_predict(a):
     if clash is not None:
         raise UsageError(f"--keep {clash}: the predictions have a column {clash!r} of their "
                          f"own; rename that column of {a.data}")
+    if frame is not None and "preprocessor" not in meta:
+        # a model trained on arrays takes every column as a feature: the kept identifier
+        # columns are not features (a kept column that is one stays in)
+        features = set(meta["feature_names"])
+        frame = frame.select([n for n in frame.names if n not in a.keep or n in features])
     table, X = run.features(a.data, meta, need_target=False, delimiter=a.delimiter,
                             frame=frame)
     _print_notes(table)

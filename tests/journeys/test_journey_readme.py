@@ -18,6 +18,7 @@ from journey_steps import (
     load_digits_run,
     predict_digits,
     read_csv,
+    write_csv,
 )
 
 import chainrule as cr
@@ -53,6 +54,21 @@ def test_predict_new_rows(digits_run, digits_files, tmp_path):
     labels = column(rows, "prediction", int)
     assert len(labels) == len(digits_files.y)
     assert np.mean(labels == digits_files.y) >= 0.95
+
+
+def test_predict_keeps_an_identifier_column(digits_run, digits_files, predictions, tmp_path):
+    """A user's file of new rows carries an id: ``--keep id`` brings it through, and it is
+    not taken as a feature of the run trained on the built-in (array) dataset."""
+    header, rows = read_csv(digits_files.new)
+    ids = [f"C{i:05d}" for i in range(len(rows))]
+    write_csv(tmp_path / "ids.csv", ["id"] + header,
+              [[i] + [r[n] for n in header] for i, r in zip(ids, rows)])
+    chainrule(tmp_path, "predict", digits_run.dir, "--data", "ids.csv", "--keep", "id",
+              "--out", "p.csv")
+    got_header, got = read_csv(tmp_path / "p.csv")
+    assert got_header == ["id", "prediction"]
+    assert [r["id"] for r in got] == ids
+    np.testing.assert_array_equal(column(got, "prediction", int), predictions[0])
 
 
 def test_evaluate_the_builtin_dataset(digits_run, tmp_path):
