@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 #: below this many multiply-adds a product runs on one thread (see benchmarks/README.md)
 SMALL_WORK = 4_000_000
@@ -33,15 +35,16 @@ _REFRESH_S = 1.0      # and measure the machine's load at most this often
 
 _auto = True          # chainrule chooses (False: the user did, or nothing can be set)
 _ready = False        # the BLAS has been looked up
-_setter = None        # callable(n) that sets the BLAS thread count
+_setter: Callable[[int], Any] | None = None  # callable(n) that sets the BLAS thread count
 _max = 1              # the BLAS's thread count before chainrule touched it
 _wide = 1             # threads for a large product now
-_current = None       # the count last set
+_current: int | None = None  # the count last set
 _calls = 0
-_sample = None        # (wall, busy jiffies, total jiffies, own cpu seconds) of the last look
+#: (wall, busy jiffies, total jiffies, own cpu seconds) of the last look
+_sample: tuple[float, int, int, float] | None = None
 
 
-def _blas_libs():
+def _blas_libs() -> list[Any]:
     """threadpoolctl's controllers of the loaded BLAS libraries ([] without threadpoolctl)."""
     try:
         from threadpoolctl import ThreadpoolController
@@ -53,7 +56,7 @@ def _blas_libs():
         return []
 
 
-def _find_blas():
+def _find_blas() -> tuple[Callable[[int], Any], int] | tuple[None, None]:
     """A fast setter of the thread count of NumPy's BLAS and its current count, or (None, None).
 
     SciPy (and so scikit-learn) loads a BLAS of its own; NumPy's is the one whose file
@@ -78,7 +81,7 @@ def _find_blas():
     return setter, count
 
 
-def _init():
+def _init() -> None:
     global _ready, _auto, _setter, _max, _wide, _current
     _ready = True
     if any(os.environ.get(v) for v in USER_VARS):
@@ -93,7 +96,7 @@ def _init():
     _look()
 
 
-def _free_now():
+def _free_now() -> int:
     """Threads for a large product from the threads runnable at this moment.
 
     The machine's runnable threads, less this process's own (its BLAS threads
@@ -108,7 +111,7 @@ def _free_now():
     return max(1, min(_max, ncpu - max(0, running - max(own, 1))))
 
 
-def _running_threads():
+def _running_threads() -> tuple[int, int]:
     """(runnable threads of the machine, runnable threads of this process) now.
 
     The first from /proc/loadavg's fourth field ("running/total"), the second
@@ -123,7 +126,7 @@ def _running_threads():
     return running, own
 
 
-def _proc_stat():
+def _proc_stat() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot, from the first line of /proc/stat.
 
     Time spent in niced processes (the ``nice`` column) is not counted as busy unless
@@ -140,14 +143,14 @@ def _proc_stat():
     return total - idle, total
 
 
-def _own_nice():
+def _own_nice() -> int:
     try:
         return os.nice(0)
     except (AttributeError, OSError):  # not POSIX
         return 0
 
 
-def _look():
+def _look() -> None:
     """Update ``_wide`` from the load other processes put on the machine since last time."""
     global _sample, _wide
     try:
@@ -167,7 +170,7 @@ def _look():
     _wide = max(1, min(_max, int(ncpu - others + 0.5)))
 
 
-def fit_threads(work):
+def fit_threads(work: int) -> None:
     """Set the BLAS thread count for a product of ``work`` multiply-adds (m * k * n)."""
     global _calls, _current
     if not _auto:
@@ -183,11 +186,11 @@ def fit_threads(work):
             _look()
     want = 1 if work < SMALL_WORK else _wide
     if want != _current:
-        _setter(want)
+        _setter(want)  # type: ignore[misc]  # set by _init whenever _auto survives it
         _current = want
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Use ``n`` BLAS threads for every product from now on (``None``: chainrule chooses).
 
     Parameters
@@ -224,12 +227,13 @@ def set_num_threads(n):
                 lib.set_num_threads(n)
             _current = n
             return
+        assert count is not None  # found with its setter
         _setter, _max = setter, int(count)
     _setter(n)
     _current = n
 
 
-def get_num_threads():
+def get_num_threads() -> int | None:
     """The BLAS thread count chainrule last set, or the BLAS's own count (None if unknown)."""
     if _current is not None:
         return _current
@@ -237,7 +241,7 @@ def get_num_threads():
     return count
 
 
-def is_automatic():
+def is_automatic() -> bool:
     """True while chainrule chooses the thread count per product."""
     if not _ready:
         _init()

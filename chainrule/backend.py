@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from ._blas import fit_threads, get_num_threads, set_num_threads  # noqa: F401 (re-exported)
 
 try:  # CuPy is optional; importing it must never be required.
-    import cupy as _cupy  # type: ignore
+    import cupy as _cupy
 except Exception:  # pragma: no cover - depends on the machine
     _cupy = None
 
 DEFAULT_FLOAT = np.float32
 
+#: The arrays that ops, kernels and optimizers work on: a ``numpy.ndarray``, or a device
+#: array with NumPy's API (a CuPy array; untyped, so the checker sees ``numpy.ndarray``).
+#: A full reduction may give a NumPy scalar, which behaves as a 0-d array.
+Array: TypeAlias = np.ndarray
 
-def _tune_allocator():
+
+def _tune_allocator() -> bool:
     """Keep freed memory in the process instead of giving it back to the OS at every step.
 
     A training step allocates and frees the same large arrays again and again. With
@@ -52,12 +61,12 @@ ALLOCATOR_TUNED = _tune_allocator()
 #: Device array types other than ``numpy.ndarray``: ``(array type, array module)`` pairs.
 #: CuPy's is here when CuPy imports; :func:`register_backend` adds others (tests
 #: register a NumPy-backed stand-in so the device path runs on any machine).
-_DEVICE_TYPES: tuple = ()
+_DEVICE_TYPES: tuple[tuple[type, ModuleType], ...] = ()
 #: Device type name ("cuda", ...) -> backend description, see :func:`register_backend`.
-BACKENDS: dict = {}
+BACKENDS: dict[str, Backend] = {}
 
 
-def array_module(*arrays):
+def array_module(*arrays: object) -> ModuleType:
     """Return the array module of the first device array among ``arrays``, else ``numpy``.
 
     ``cupy`` for a CuPy array; NumPy for host arrays and Python scalars.
@@ -69,7 +78,7 @@ def array_module(*arrays):
     return np
 
 
-def is_device_array(a) -> bool:
+def is_device_array(a: object) -> bool:
     """True for an array that lives on a device (a CuPy array, not a NumPy one)."""
     for t, _ in _DEVICE_TYPES:
         if isinstance(a, t):
@@ -98,7 +107,9 @@ class Backend:
         ``device_count() -> int``: devices of this type present (0: unavailable).
     """
 
-    def __init__(self, name, xp, array_type, to_host, from_host, index_of, device_count):
+    def __init__(self, name: str, xp: ModuleType, array_type: type,
+                 to_host: Callable[[Any], np.ndarray], from_host: Callable[[np.ndarray, int], Any],
+                 index_of: Callable[[Any], int], device_count: Callable[[], int]) -> None:
         self.name, self.xp, self.array_type = name, xp, array_type
         self.to_host, self.from_host = to_host, from_host
         self.index_of, self.device_count = index_of, device_count
@@ -111,14 +122,14 @@ def register_backend(backend: Backend) -> None:
     _DEVICE_TYPES = tuple((b.array_type, b.xp) for b in BACKENDS.values())
 
 
-def _cupy_count():
+def _cupy_count() -> int:
     try:
         return _cupy.cuda.runtime.getDeviceCount()
     except Exception:  # no driver, no GPU
         return 0
 
 
-def _cupy_from_host(a, index):
+def _cupy_from_host(a: np.ndarray, index: int) -> Any:
     with _cupy.cuda.Device(index):
         return _cupy.asarray(a)
 
@@ -128,7 +139,7 @@ if _cupy is not None:  # pragma: no cover - needs CuPy
                              lambda a: a.device.id, _cupy_count))
 
 
-def is_float(dtype) -> bool:
+def is_float(dtype: npt.DTypeLike) -> bool:
     """True for floating-point dtypes."""
     return np.dtype(dtype).kind == "f"
 
@@ -136,10 +147,10 @@ def is_float(dtype) -> bool:
 class _Random:
     """The seeded random generator shared by creation helpers, init and dropout."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         self.generator = np.random.default_rng(seed)
 
-    def seed(self, seed):
+    def seed(self, seed: int | None) -> None:
         self.generator = np.random.default_rng(seed)
 
 
@@ -164,11 +175,11 @@ def get_rng() -> np.random.Generator:
     return _random.generator
 
 
-def get_rng_state() -> dict:
+def get_rng_state() -> Mapping[str, Any]:
     """The state of the global generator, as a JSON-able dict."""
     return _random.generator.bit_generator.state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: Mapping[str, Any]) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
     _random.generator.bit_generator.state = state

@@ -270,18 +270,21 @@ def _train_body(a, r, state, state_path, main=True, world=1):
 
 
 def _task_line(r):
-    """The first line of a run: its task, why, and the flag that changes it."""
+    """The first line of a run: its task, why, and the flag that changes it (when the
+    target allows the other task)."""
+    from .train.run import can_switch_task
     from .train.tables import task_line
 
     table = r.table
+    switch = can_switch_task(table, r.recipe)
     if r.tabular is not None:
-        return task_line(table.task, r.tabular.reason, table.target_name)
+        return task_line(table.task, r.tabular.reason, table.target_name, switch)
     if r.recipe.data.path is None:
         return f"task: {table.task} (the built-in dataset {r.recipe.data.dataset!r})"
     if r.recipe.data.task != "auto":
-        return task_line(table.task, f"--task {r.recipe.data.task}", table.target_name)
+        return task_line(table.task, f"--task {r.recipe.data.task}", table.target_name, switch)
     return task_line(table.task, "numeric target" if table.task == "regression"
-                     else "labels", table.target_name or "y")
+                     else "labels", table.target_name or "y", switch)
 
 
 def _notes(r, caught):
@@ -299,16 +302,31 @@ def _notes(r, caught):
 def cmd_evaluate(a):
     from .train import head_from_config, run
 
+    if a.data is None and a.dataset is None:
+        raise UsageError("chainrule evaluate: give the data to score: --data FILE or --dataset "
+                         "NAME (see 'chainrule evaluate --help')")
+    if a.dataset is not None and a.delimiter is not None:
+        raise UsageError(f"--delimiter applies to CSV --data, not to --dataset {a.dataset}")
     model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=True, delimiter=a.delimiter)
+    extra = {}
+    if a.dataset is not None:
+        rows, split, note = run.dataset_rows(meta, a.dataset, a.run_dir)
+        table, X = run.table_features(rows, meta)
+        source = rows.source
+        extra = {"dataset": a.dataset, "split": split}
+    else:
+        table, X = run.features(a.data, meta, need_target=True, delimiter=a.delimiter)
+        source, note = a.data, None
     _print_notes(table)
     if table.y is None:
-        raise ChainruleError(f"{a.data}: has no target column {meta.get('target_name')!r}")
-    y = run.encode_targets(table, meta, a.data)
+        raise ChainruleError(f"{source}: has no target column {meta.get('target_name')!r}")
+    y = run.encode_targets(table, meta, source)
     head = head_from_config(meta["head"])
     metrics = run.score_model(model, meta, head, X, y)
+    if note:
+        print(note, file=sys.stderr)
     if a.json:
-        print(json.dumps({"n_samples": int(len(y)), **metrics}, indent=2))
+        print(json.dumps({**extra, "n_samples": int(len(y)), **metrics}, indent=2))
     else:
         for k, v in metrics.items():
             print(f"{k:>20s}  {v:.6g}")
@@ -339,37 +357,66 @@ def _check_predict_out(a):
         raise UsageError(f"--out {a.out} already exists; pass --force to overwrite it")
 
 
+def _read_kept(a):
+    """--keep: the input read once (a Frame, for the features too) and the kept columns'
+    cells as the file writes them; ``(None, [])`` without --keep."""
+    if not a.keep:
+        return None, []
+    from .data import read_frame
+    from .train.tables import cells_as_written, is_table_file
+
+    twice = sorted({n for n in a.keep if a.keep.count(n) > 1})
+    if twice:
+        raise UsageError(f"--keep names the column {twice[0]!r} twice")
+    if not is_table_file(a.data):
+        raise UsageError(f"--keep applies to tables (CSV, TSV or Parquet --data); {a.data} "
+                         f"has no named columns")
+    frame = read_frame(a.data, a.delimiter)
+    absent = [n for n in a.keep if n not in frame]
+    if absent:
+        raise UsageError(f"--keep {absent[0]}: {a.data} has no column {absent[0]!r}; its "
+                         f"columns: {frame.names}")
+    return frame, cells_as_written(frame, a.keep)
+
+
 def cmd_predict(a):
     from .io.atomic import write_csv
     from .train import head_from_config, run
     from .train.evaluate import predict_outputs
 
     _check_predict_out(a)
+    frame, kept = _read_kept(a)
     model, meta = run.load_run(a.run_dir)
-    table, X = run.features(a.data, meta, need_target=False, delimiter=a.delimiter)
-    _print_notes(table)
     head = head_from_config(meta["head"])
+    if a.proba and head.task != "classification":
+        raise UsageError("--proba is only for classification models")
+    classes = meta.get("classes") or list(range(head.n_classes)) \
+        if head.task == "classification" else None
+    if classes is not None:
+        names = ["prediction"] + ([f"proba_{c}" for c in classes] if a.proba else [])
+    else:  # one name whatever the target was called
+        names = ["prediction"] if head.n_outputs == 1 else \
+            [f"prediction_{j}" for j in range(head.n_outputs)]
+    clash = next((n for n in names if n in (a.keep or ())), None)
+    if clash is not None:
+        raise UsageError(f"--keep {clash}: the predictions have a column {clash!r} of their "
+                         f"own; rename that column of {a.data}")
+    if frame is not None and "preprocessor" not in meta:
+        # a model trained on arrays takes every column as a feature: the kept identifier
+        # columns are not features (a kept column that is one stays in)
+        features = set(meta["feature_names"])
+        frame = frame.select([n for n in frame.names if n not in a.keep or n in features])
+    table, X = run.features(a.data, meta, need_target=False, delimiter=a.delimiter,
+                            frame=frame)
+    _print_notes(table)
     out = predict_outputs(model, X, n_outputs=head.n_outputs)
-    if head.task == "regression":
-        out = run.unscale_outputs(out, meta)
-    header, cols = [], []
-    if head.task == "classification":
-        classes = meta.get("classes") or list(range(head.n_classes))
-        pred = head.predict(out)
-        header.append("prediction")
-        cols.append([classes[i] for i in pred])
+    if classes is not None:
+        cols = [[classes[i] for i in head.predict(out)]]
         if a.proba:
-            proba = head.proba(out)
-            for j, c in enumerate(classes):
-                header.append(f"proba_{c}")
-                cols.append(proba[:, j].tolist())
+            cols += head.proba(out).T.tolist()
     else:
-        if a.proba:
-            raise UsageError("--proba is only for classification models")
-        name = meta.get("target_name") or "prediction"
-        for j in range(out.shape[1]):
-            header.append(name if out.shape[1] == 1 else f"{name}_{j}")
-            cols.append(out[:, j].tolist())
+        cols = run.unscale_outputs(out, meta).T.tolist()  # in the target's units
+    header, cols = list(a.keep or ()) + names, kept + cols
     if a.out == "-":
         import csv
 

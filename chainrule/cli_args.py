@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._version import __version__
 from .errors import ChainruleError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -151,11 +152,20 @@ def _input_shape(text):
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
-def _run_on_data(sub, name, help):
-    """A subcommand that reads a run directory and a data file (evaluate, predict)."""
-    cmd = sub.add_parser(name, help=help)
+def _run_on_data(sub, name, help, description=None, dataset=None):
+    """A subcommand that reads a run directory and a data file (evaluate, predict), or
+    with ``dataset`` (its help) a built-in dataset instead."""
+    cmd = sub.add_parser(name, help=help, description=description)
     cmd.add_argument("run_dir", metavar="RUN_DIR")
-    cmd.add_argument("--data", metavar="FILE", required=True)
+    if dataset is None:
+        cmd.add_argument("--data", metavar="FILE", required=True)
+    else:
+        # NOTE: not required=True: a mistyped --dat then reads "unrecognized arguments",
+        # not "one of --data --dataset is required" (the command checks it)
+        src = cmd.add_mutually_exclusive_group()
+        src.add_argument("--data", metavar="FILE", help="CSV, TSV, Parquet, .npy or .npz file: "
+                                                        "all its rows")
+        src.add_argument("--dataset", metavar="NAME", help=dataset)
     cmd.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                      help="force the CSV delimiter (detected by default)")
     return cmd
@@ -166,6 +176,8 @@ def _build_parser():
 
     p = _Parser(prog="chainrule", description="Train neural networks by SGD with "
                                                "backpropagation, on NumPy.")
+    p.add_argument("--version", action="version", version=f"chainrule {__version__}",
+                   help="print 'chainrule VERSION' and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and write a run directory",
@@ -259,10 +271,27 @@ def _build_parser():
     tab.add_argument("--features", type=_names, default=None, metavar="COL,...",
                      help="the only columns to use as features")
 
-    e = _run_on_data(sub, "evaluate", "score a trained model on labelled data")
+    e = _run_on_data(
+        sub, "evaluate", "score a trained model on labelled data",
+        description="Score a trained model on labelled data: a file (--data) or a built-in "
+                    "dataset (--dataset). The metrics go to standard output; with "
+                    "--dataset, which rows were scored is said on standard error (and as "
+                    "'split' in --json).",
+        dataset="a built-in dataset (chainrule datasets): the run's own test split when the "
+                "run was trained on NAME and recorded its split (seed and --test-split, as "
+                "every run does), else all its rows")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    r = _run_on_data(sub, "predict", "predict with a trained model")
+    r = _run_on_data(sub, "predict", "predict with a trained model",
+                     description="Predict for each row of --data and write a CSV file. Its "
+                                 "columns: the --keep columns, cell by cell as --data writes "
+                                 "them; then 'prediction', the class label or the value in the "
+                                 "target's units ('prediction_0', 'prediction_1', ... for a "
+                                 "model with several outputs); then, with --proba, "
+                                 "'proba_<class>' for each class.")
+    r.add_argument("--keep", type=_names, default=None, metavar="COL,...",
+                   help="columns of --data (identifiers...) to copy, unchanged, to the front "
+                        "of the output")
     r.add_argument("--proba", action="store_true", help="also write class probabilities")
     r.add_argument("--out", metavar="FILE", required=True,
                    help="CSV file to write ('-': standard output); never the input file or "

@@ -15,10 +15,17 @@ device(type='cpu')
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from . import backend
 from .errors import ChainruleError
+
+if TYPE_CHECKING:
+    from .nn.module import Module
 
 
 class DeviceError(ChainruleError, ValueError):
@@ -38,16 +45,16 @@ class Device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: str, index: int | None = None):
+    def __init__(self, type: str, index: int | None = None) -> None:
         self.type = type
-        self.index = None if type == "cpu" else (0 if index is None else int(index))
+        self.index: int | None = None if type == "cpu" else (0 if index is None else int(index))
 
     @property
-    def xp(self):
+    def xp(self) -> ModuleType:
         """The array module of this device (``numpy`` or ``cupy``)."""
         return np if self.type == "cpu" else backend.BACKENDS[self.type].xp
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             try:
                 other = device(other)
@@ -56,13 +63,13 @@ class Device:
         return isinstance(other, Device) and (self.type, self.index) == (other.type,
                                                                          other.index)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.type, self.index))
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.index is None:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
@@ -137,7 +144,7 @@ def set_default_device(spec: str | Device | None) -> None:
     _default = CPU if spec is None else device(spec)
 
 
-def is_device_spec(a) -> bool:
+def is_device_spec(a: object) -> bool:
     """True for a Device or a string naming one (``"cpu"``, ``"cuda:1"``), False for a dtype."""
     if isinstance(a, Device):
         return True
@@ -145,7 +152,7 @@ def is_device_spec(a) -> bool:
         "cpu", "cuda", "auto", *backend.BACKENDS)
 
 
-def device_of(array) -> Device:
+def device_of(array: object) -> Device:
     """The device holding ``array`` (the CPU for NumPy arrays and Python numbers)."""
     for b in backend.BACKENDS.values():
         if isinstance(array, b.array_type):
@@ -153,14 +160,14 @@ def device_of(array) -> Device:
     return CPU
 
 
-def module_device(module) -> Device:
+def module_device(module: Module) -> Device:
     """The device of a module's first parameter (the CPU for a module without any)."""
     for p in module.parameters():
         return device_of(p.data)
     return CPU
 
 
-def to_device(array, dev: Device):
+def to_device(array: Any, dev: Device) -> Any:
     """``array`` on ``dev``: the array itself when it already lives there, else a copy."""
     src = device_of(array)
     if src == dev:
@@ -168,10 +175,11 @@ def to_device(array, dev: Device):
     host = array if src.type == "cpu" else backend.BACKENDS[src.type].to_host(array)
     if dev.type == "cpu":
         return np.asarray(host)
+    assert dev.index is not None  # every device but the CPU has one
     return backend.BACKENDS[dev.type].from_host(np.asarray(host), dev.index)
 
 
-def place(array, dev=None):
+def place(array: Any, dev: str | Device | None = None) -> Any:
     """``array`` on ``dev``; with no ``dev``, a host array goes to the default device
     (:func:`set_default_device`) and a device array stays where it is."""
     if dev is None:
@@ -181,7 +189,7 @@ def place(array, dev=None):
     return to_device(array, device(dev))
 
 
-def to_host(array) -> np.ndarray:
+def to_host(array: Any) -> np.ndarray:
     """``array`` as a NumPy array (copied from the device when it lives on one)."""
     if isinstance(array, np.ndarray):
         return array
@@ -191,7 +199,7 @@ def to_host(array) -> np.ndarray:
     return np.asarray(array)
 
 
-def check_same_device(name: str, arrays) -> None:
+def check_same_device(name: str, arrays: Iterable[object]) -> None:
     """Raise :class:`DeviceError` naming both devices when ``arrays`` live on different ones."""
     first = None
     for a in arrays:
@@ -220,7 +228,7 @@ class _Cuda:
         b = backend.BACKENDS.get("cuda")
         return 0 if b is None else b.device_count()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<chainrule.cuda>"
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .device import device_of, to_device, to_host
 from .tensor import Tensor, no_grad
 
 
-def _as_float64(t):
+def _as_float64(t: Tensor) -> np.ndarray:
     return t.data.astype(np.float64, order="C")  # C order: reshape(-1) must be a view
 
 
-def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(fn: Callable[..., Tensor], *tensors: Any, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, seed: int = 0) -> bool:
     """Compare backpropagated gradients with central differences, in float64.
 
     ``fn(*tensors)`` must return a Tensor. The inputs that require grad are
@@ -40,7 +44,7 @@ def gradcheck(fn, *tensors, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     r = np.random.default_rng(seed).standard_normal(out.shape)
     r = to_device(r, device_of(out.data))  # the projection lives where the output does
 
-    def scalar():
+    def scalar() -> float:
         with no_grad():
             return float((fn(*inputs).data * r).sum())
 

@@ -14,17 +14,22 @@ type ``T``.
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 
-_cache: dict = {}
+from .backend import Array
+
+_cache: dict[str, Any] = {}
 
 
-def on_gpu(xp) -> bool:
+def on_gpu(xp: ModuleType) -> bool:
     """True when ``xp`` is CuPy (the kernels apply); False for NumPy and stand-ins."""
     return xp is not np and getattr(xp, "__name__", "") == "cupy"
 
 
-def _kernel(name, in_params, out_params, body):
+def _kernel(name: str, in_params: str, out_params: str, body: str) -> Any:
     k = _cache.get(name)
     if k is None:
         import cupy
@@ -35,26 +40,26 @@ def _kernel(name, in_params, out_params, body):
 
 
 # ----------------------------------------------------------------- activations
-def relu_backward(g, out):
+def relu_backward(g: Array, out: Array) -> Array:
     """``g * (out > 0)``."""
     return _kernel("relu_backward", "T g, T out", "T gx",
                    "gx = out > (T)0 ? g : (T)0")(g, out)
 
 
-def sigmoid_backward(g, out):
+def sigmoid_backward(g: Array, out: Array) -> Array:
     """``g * out * (1 - out)``."""
     return _kernel("sigmoid_backward", "T g, T out", "T gx",
                    "gx = g * out * ((T)1 - out)")(g, out)
 
 
-def tanh_backward(g, out):
+def tanh_backward(g: Array, out: Array) -> Array:
     """``g * (1 - out * out)``."""
     return _kernel("tanh_backward", "T g, T out", "T gx",
                    "gx = g * ((T)1 - out * out)")(g, out)
 
 
 # ----------------------------------------------------------------- cross-entropy
-def softmax_xent_backward(e, s, t, scale):
+def softmax_xent_backward(e: Array, s: Array, t: Array, scale: Array | float) -> Array:
     """``(e / s - onehot(t)) * scale`` for an (n, c) ``e``, row sums ``s`` (n, 1),
     class indices ``t`` (n,) and ``scale`` of shape (n, 1) (or broadcastable)."""
     n, c = e.shape
@@ -65,13 +70,14 @@ def softmax_xent_backward(e, s, t, scale):
 
 
 # ----------------------------------------------------------------- optimizers
-def sgd_plain(param, grad, lr):
+def sgd_plain(param: Array, grad: Array, lr: float) -> None:
     """``param -= lr * grad`` in place."""
     _kernel("sgd_plain", "T g, float64 lr", "T p", "p -= (T)(lr * (double)g)")(grad, lr, param)
 
 
-def sgd_momentum(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay,
-                 maximize, first):
+def sgd_momentum(param: Array, grad: Array, buf: Array, *, lr: float, momentum: float,
+                 dampening: float, nesterov: bool, weight_decay: float, maximize: bool,
+                 first: bool) -> None:
     """:func:`chainrule.optim.sgd.sgd_update` with a momentum buffer, in place."""
     _kernel(
         "sgd_momentum",
@@ -88,8 +94,9 @@ def sgd_momentum(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_
     )(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, param, buf)
 
 
-def adam(param, grad, exp_avg, exp_avg_sq, *, step_size, bias_correction2_sqrt, beta1, beta2,
-         eps, weight_decay, maximize):
+def adam(param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, *, step_size: float,
+         bias_correction2_sqrt: float, beta1: float, beta2: float, eps: float,
+         weight_decay: float, maximize: bool) -> None:
     """Adam's update (without AMSGrad), in place on ``param`` and both moments.
 
     ``step_size`` is ``lr / (1 - beta1**step)``, ``bias_correction2_sqrt`` is

@@ -33,10 +33,13 @@ import os
 import shutil
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ._types import StrPath
 from .autograd import graph_inputs, op_name
 from .tensor import Tensor
 
@@ -58,7 +61,7 @@ def can_render() -> bool:
     return shutil.which("dot") is not None
 
 
-def _summary(a, limit=4) -> str:
+def _summary(a: Any, limit: int = 4) -> str:
     a = a.get() if not isinstance(a, np.ndarray) and hasattr(a, "get") else np.asarray(a)
     if a.size <= limit:
         return np.array2string(a.reshape(-1) if a.ndim > 1 else a, precision=4,
@@ -85,15 +88,17 @@ class Graph:
         ``output_id``.
     """
 
-    def __init__(self, root: Tensor, params=None) -> None:
+    def __init__(self, root: Tensor,
+                 params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None
+                 ) -> None:
         if not isinstance(root, Tensor):
             raise TypeError(f"viz.graph: expected a Tensor, got {type(root).__name__}")
         if params is None:
-            names = {}
+            names: dict[int, str] = {}
         else:
             items = params.items() if hasattr(params, "items") else params
             names = {id(t): name for name, t in items}
-        self.nodes: list[dict] = []
+        self.nodes: list[dict[str, Any]] = []
         self.edges: list[tuple[int, int]] = []
         self.freed = op_name(root) == "<freed>"
         index: dict[int, int] = {}
@@ -126,7 +131,7 @@ class Graph:
                     stack.append(parent)
 
     # ------------------------------------------------------------------ labels
-    def _label(self, node) -> str:
+    def _label(self, node: dict[str, Any]) -> str:
         shape = f"{node['shape']} {node['dtype']}"
         if node["op"] is None:
             grad = node["tensor"].grad
@@ -217,7 +222,7 @@ class Graph:
 
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode("utf-8")
 
-    def render(self, path, format: str | None = None) -> Path:
+    def render(self, path: StrPath, format: str | None = None) -> Path:
         """Draw the graph to ``path`` (SVG, PNG or PDF); DOT text where Graphviz is missing.
 
         Parameters
@@ -257,7 +262,8 @@ class Graph:
         return path
 
 
-def graph(tensor: Tensor, params=None) -> Graph:
+def graph(tensor: Tensor,
+          params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None) -> Graph:
     """Capture the computation graph that produced ``tensor``.
 
     Parameters

@@ -10,7 +10,9 @@ The test that trains the default model (digits) takes ~5 s; it is named
 ``test_slow_...`` so that ``-k "not slow"`` leaves it out.
 """
 
+import csv
 import importlib.util
+import io
 import json
 import shutil
 import subprocess
@@ -115,18 +117,19 @@ def test_train_regression_csv(reg_run, data, tmp_path):
     assert r.stdout.startswith("test r2: ")
     # --quiet: no epoch lines; the task (and how to change it) still comes first
     assert r.stderr.strip().splitlines() == [
-        "task: regression (target 'price': float values); --task classification to change it",
+        # numbers with a fraction: --task classification would be refused, so not offered
+        "task: regression (target 'price': float values)",
         "run written to reg"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"mse", "rmse", "mae", "r2", "loss"} <= set(metrics)
     assert metrics["r2"] > 0.5
-    # predictions come back under the target's name, in its units
+    # predictions come back as 'prediction' (as for classes), in the target's units
     r = run(tmp_path, "predict", run_dir, "--data", data / "reg.csv", "--out", "p.csv")
     assert_ok(r)
     rows = read_csv(tmp_path / "p.csv")
-    assert list(rows[0]) == ["price"] and len(rows) == 80
+    assert list(rows[0]) == ["prediction"] and len(rows) == 80
     truth = [float(row["price"]) for row in read_csv(data / "reg.csv")]
-    pred = [float(row["price"]) for row in rows]
+    pred = [float(row["prediction"]) for row in rows]
     assert np.corrcoef(pred, truth)[0, 1] > 0.8
     assert abs(np.mean(pred) - np.mean(truth)) < 2  # not standardised units
 
@@ -231,17 +234,21 @@ def test_train_scales_features_with_statistics_of_the_training_rows_only(tmp_pat
     assert np.all(np.abs(meta["scaler"]["mean"] / Xf.mean(axis=0) - 1) > 1e-3)
 
 
-def test_train_divergence_is_one_clear_line(data, tmp_path):
-    r = run(tmp_path, "train", "--data", data / "reg.csv", "--target", "price", "--optimizer",
-            "sgd", "--lr", "1e6", "--hidden", "4", "--epochs", "5", "--quiet", "--out", "dv")
+@pytest.mark.parametrize("source, optimizer, lr", [
+    (["--data", "reg.csv", "--target", "price"], "sgd", "1e6"),
+    ([], "adam", "1e9"),  # digits: the loss grows to 1e20 and more, finite all along
+])
+def test_train_divergence_is_one_clear_line(data, tmp_path, source, optimizer, lr):
+    source = [str(data / a) if a.endswith(".csv") else a for a in source]
+    r = run(tmp_path, "train", *source, "--optimizer", optimizer, "--lr", lr, "--hidden", "4",
+            "--epochs", "5", "--quiet", "--out", "dv")
     task, *rest = r.stderr.splitlines(keepends=True)
-    assert task.startswith("task: regression")  # the run's first line, then the one error
-    line = assert_bad_input(subprocess.CompletedProcess(r.args, r.returncode, r.stdout,
-                                                        "".join(rest)),
-                            "training loss became", "step", "last finite", "lower learning rate")
+    assert task.startswith("task: ")  # the run's first line, then the one error
+    assert_bad_input(subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "".join(rest)),
+                     "training loss became", "epoch 1, step 2,", "times its first value",
+                     "diverged", "lower learning rate")
     assert "RuntimeWarning" not in r.stderr
-    assert "epoch " in line
-    assert not (tmp_path / "dv" / "model.safetensors").exists()
+    assert r.stdout == "" and not (tmp_path / "dv").exists()  # no score, no run written
 
 
 def test_slow_default_train_digits(tmp_path):
@@ -279,6 +286,46 @@ def test_evaluate_json_and_text(cls_run, data):
     assert float(text["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-5)
 
 
+def test_evaluate_a_builtin_dataset_on_the_runs_own_test_split(tmp_path):
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn")
+    r = run(tmp_path, "train", "--hidden", "8", "--epochs", "3", "--quiet", "--out", "d")
+    assert_ok(r)  # the default run: digits
+    trained = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    r = run(tmp_path, "evaluate", "d", "--dataset", "digits", "--json")
+    assert_ok(r)
+    got = json.loads(r.stdout)
+    assert got["dataset"] == "digits" and got["split"] == "test"
+    # the very rows, and so the very scores, of the test split training held out
+    assert got["n_samples"] == trained["n_samples"] == 360
+    for k in ("accuracy", "loss", "f1_macro"):
+        assert got[k] == pytest.approx(trained[k], rel=1e-6), k
+    assert r.stderr == ("evaluating on the run's test split of the built-in dataset "
+                        "'digits': the 360 of its 1797 rows that training held out (seed 0, "
+                        "test split 0.2)\n")
+    r = run(tmp_path, "evaluate", "d", "--dataset", "iris")
+    assert_bad_input(r, "dataset 'iris'", "4 feature columns", "trained on 64")
+
+
+def test_evaluate_a_builtin_dataset_on_all_its_rows_otherwise(tmp_path):
+    pytest.importorskip("sklearn", reason="iris needs scikit-learn")
+    from chainrule.data import load_dataset
+
+    iris = load_dataset("iris")
+    write_csv(tmp_path / "iris.csv", [*iris.feature_names, "target"],
+              [[*x, iris.classes[y]] for x, y in zip(iris.X.tolist(), iris.y.tolist())])
+    for name, args, why in (
+            ("none", ["--dataset", "iris", "--test-split", "0"],
+             "the run held out no test rows, so these include its training rows"),
+            ("csv", ["--data", "iris.csv", "--target", "target"],  # its columns by name
+             "the run was trained on other data")):
+        assert_ok(run(tmp_path, "train", *args, *FAST, "--quiet", "--out", name))
+        r = run(tmp_path, "evaluate", name, "--dataset", "iris", "--json")
+        assert_ok(r)
+        got = json.loads(r.stdout)
+        assert got["split"] == "all" and got["n_samples"] == 150 and got["accuracy"] > 0.6
+        assert r.stderr == f"evaluating on all 150 rows of the built-in dataset 'iris' ({why})\n"
+
+
 def test_predict_with_probabilities_and_original_labels(cls_run, data, tmp_path):
     run_dir, _ = cls_run
     r = run(tmp_path, "predict", run_dir, "--data", data / "cls.csv", "--proba",
@@ -312,6 +359,43 @@ def test_predict_without_the_target_column(cls_run, tmp_path):
     assert all(row["prediction"] in CLASSES for row in rows)
 
 
+KEPT = ["007", "A, 1", " x ", "NA", "C01522", "1e3"]  # as a user's identifiers come
+
+
+def test_predict_keeps_columns_first_and_as_written(cls_run, reg_run, data, tmp_path):
+    X, _ = _cls_data()
+    rows = [[k, f"{x[0]:.2f}0", *map(float, x[1:])] for k, x in zip(KEPT, X)]
+    write_csv(tmp_path / "new.csv", ["id", "a", "b", "c"], rows)
+    for run_dir, names in ((cls_run[0], ["prediction", "proba_cat", "proba_dog", "proba_emu"]),
+                           (reg_run[0], ["prediction"])):
+        r = run(tmp_path, "predict", run_dir, "--data", "new.csv", "--keep", "id,a",
+                *(["--proba"] if len(names) > 1 else []), "--out", "-")
+        assert_ok(r)
+        out = list(csv.reader(io.StringIO(r.stdout)))
+        assert out[0] == ["id", "a", *names] and len(out) == 1 + len(KEPT)
+        assert [row[0] for row in out[1:]] == KEPT  # not 7, nor NaN, nor stripped
+        assert [row[1] for row in out[1:]] == [row[1] for row in rows]  # '0.12' + '0'
+        assert "'id'" in r.stderr  # the model does not use it: said once, as before
+    # to a file: the same rows
+    r = run(tmp_path, "predict", cls_run[0], "--data", "new.csv", "--keep", "id", "--out",
+            "p.csv")
+    assert_ok(r)
+    assert [row["id"] for row in read_csv(tmp_path / "p.csv")] == KEPT
+
+
+def test_predict_keeps_parquet_columns(cls_run, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs pyarrow")
+    X, _ = _cls_data()
+    pq.write_table(pa.table({"id": KEPT[:3], "n": [7, None, 12], "a": X[:3, 0], "b": X[:3, 1],
+                             "c": X[:3, 2]}), tmp_path / "new.parquet")
+    r = run(tmp_path, "predict", cls_run[0], "--data", "new.parquet", "--keep", "n,id",
+            "--out", "-")
+    assert_ok(r)
+    out = list(csv.reader(io.StringIO(r.stdout)))
+    assert [row[:2] for row in out] == [["n", "id"], ["7", "007"], ["", "A, 1"], ["12", " x "]]
+
+
 @needs_matplotlib
 def test_plot_redraws_the_history(cls_run, tmp_path):
     run_dir, _ = cls_run
@@ -342,6 +426,15 @@ def test_console_script(tmp_path):
     r = run(tmp_path, "train", "--optimizer", "lbfgs", "--out", "x", exe=exe)
     assert_bad_input(r, "lbfgs", "'adam'")
     assert not (tmp_path / "x").exists()
+
+
+def test_version_prints_the_package_version(tmp_path):
+    from chainrule._version import __version__
+
+    r = run(tmp_path, "--version")
+    assert_ok(r)
+    assert r.stdout == f"chainrule {__version__}\n" and r.stderr == ""
+    assert "--version" in run(tmp_path, "--help").stdout
 
 
 def test_no_command_prints_help(tmp_path):
@@ -383,6 +476,24 @@ BAD_USE = {  # case: (arguments, words the message must hold)
     "proba_for_regression": (["predict", REG, "--data", "reg.csv", "--proba"],
                              ["--proba", "classification"]),
     "evaluate_needs_run_dir": (["evaluate"], ["RUN_DIR"]),
+    "evaluate_needs_data_or_dataset": (["evaluate", RUN], ["--data FILE", "--dataset NAME"]),
+    "evaluate_data_and_dataset": (["evaluate", RUN, "--data", "x.csv", "--dataset", "iris"],
+                                  ["--data", "not allowed with", "--dataset"]),
+    "evaluate_unknown_dataset": (["evaluate", RUN, "--dataset", "mnist"],
+                                 ["'mnist'", "digits", "iris"]),
+    "evaluate_dataset_with_delimiter": (["evaluate", RUN, "--dataset", "iris", "--delimiter",
+                                         ";"], ["--delimiter", "--dataset iris"]),
+    "evaluate_dataset_missing_columns": (["evaluate", RUN, "--dataset", "iris"],
+                                         ["dataset 'iris'", "missing column(s)", "'a'"]),
+    "keep_unknown_column": (["predict", RUN, "--data", "x.csv", "--keep", "species,idd"],
+                            ["--keep idd", "x.csv", "no column 'idd'", "'species'"]),
+    "keep_twice": (["predict", RUN, "--data", "x.csv", "--keep", "a,a"], ["--keep", "'a'",
+                                                                         "twice"]),
+    "keep_from_an_array": (["predict", RUN, "--data", "X.npy", "--keep", "a"],
+                           ["--keep", "X.npy", "no named columns"]),
+    "keep_a_prediction_column": (["predict", RUN, "--data", "named_prediction.csv", "--keep",
+                                  "prediction"], ["--keep prediction", "'prediction'",
+                                                  "named_prediction.csv"]),
     **{f"{command}_{where}": ([command, where] + {"evaluate": ["--data", "x.csv"],
                                                   "predict": ["--data", "x.csv"],
                                                   "plot": []}[command], [where])
@@ -406,6 +517,7 @@ def bad_use(cls_run, reg_run, data, tmp_path_factory):
     write_csv(d / "target_first_nan.csv", ["species", "a", "b", "c"],
                [[r[3], r[0], "nan" if i == 1 else r[1], r[2]] for i, r in enumerate(rows)])
     write_csv(d / "no_target.csv", ["a", "b", "c"], [r[:3] for r in rows])
+    write_csv(d / "named_prediction.csv", ["a", "b", "c", "prediction"], rows)
     write_csv(d / "text_in_b.csv", ["a", "b", "c"],
                [[r[0], "oops" if i == 1 else r[1], r[2]] for i, r in enumerate(rows)])
     np.save(d / "X.npy", X[:6].astype(np.float32))

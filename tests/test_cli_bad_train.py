@@ -26,7 +26,15 @@ BAD_TRAIN = {  # case: (arguments, words the message must hold)
                       ["'label' not found", "'a'", "'color'", "'species'"]),
     "npz_target_absent": (["--data", "ok.npz", "--target", "label"], ["'label'", "'X'", "'y'"]),
     "identifier_feature": (["--data", "ident.csv", "--target", "species"],
-                           ["column 'name'", "identifier", "--drop name"]),
+                           ["column 'name'", "identifier", "all 30 values", "'person 0')",
+                            "--drop name"]),  # the file's 30 rows, not the 18 training rows
+    "several_unusable": (["--data", "customers.csv", "--target", "churn"],
+                         ["customers.csv: 2 columns cannot be used as features: 'customer_id' "
+                          "looks like an identifier (all 40 values are distinct strings, e.g. "
+                          "'C01522'); 'signup' holds dates or times (e.g. '2024-03-01'), which "
+                          "are not encoded; drop them (--drop customer_id,signup)"]),
+    "several_unusable_with_drop": (["--data", "customers.csv", "--target", "churn", "--drop",
+                                    "age"], ["2 columns", "(--drop age,customer_id,signup)"]),
     "date_feature": (["--data", "dates.csv", "--target", "species"],
                      ["column 'when'", "dates", "--drop when"]),
     "too_many_categories": (["--data", "ident.csv", "--target", "species", "--drop", "name",
@@ -50,7 +58,7 @@ BAD_TRAIN = {  # case: (arguments, words the message must hold)
                                      "--class-weight", "balanced"],
                                     ["--class-weight balanced", "regression"]),
     "stratification": (["--data", "labels.csv", "--target", "species"],
-                       ["stratified", "--test-split", "--task regression"]),
+                       ["stratified", "--test-split"]),  # no --task regression: text labels
     "model_too_large": (["--dataset", "xor", "--hidden", "300000,300000"],
                         ["parameters", "GiB", "--hidden"]),
     "abbreviated_flag": (["--dataset", "xor", "--dropo", "0.5"], ["unrecognized", "--dropo"]),
@@ -94,6 +102,9 @@ def bad_train(tmp_path_factory):
     (d / "ident.csv").write_text("name,city,x,species\n" + "".join(
         f"person {i},{['Oslo', 'Rome', 'Lima'][i % 3]},{i * 0.5},{['cat', 'dog'][i % 2]}\n"
         for i in range(30)))
+    (d / "customers.csv").write_text("customer_id,signup,age,churn\n" + "".join(
+        f"C{1522 + i:05d},2024-03-{i % 28 + 1:02d},{20 + i},{['no', 'yes'][i % 2]}\n"
+        for i in range(40)))
     (d / "dates.csv").write_text("when,a,species\n" + "".join(
         f"2024-01-{i + 1:02d},{i},{['cat', 'dog'][i % 2]}\n" for i in range(20)))
     (d / "inf_target.csv").write_text("a,b,price\n1,2,0.5\n2,3,1.5\n3,4,inf\n4,5,2.5\n")

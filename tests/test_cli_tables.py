@@ -48,8 +48,8 @@ def test_a_messy_table_trains_and_predicts_by_column_name(tmp_path, capsys):
     assert _main("train", "--data", tmp_path / "p.csv", "--target", "species", *FAST,
                  "--quiet", "--out", tmp_path / "run") == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == ("task: classification (target 'species': string values); --task "
-                      "regression to change it")
+    # text labels: --task regression would be refused, so it is not offered
+    assert err[0] == "task: classification (target 'species': string values)"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.8
     from chainrule.io import load_with_metadata
@@ -105,6 +105,47 @@ def test_integer_target_with_few_rows_per_value_is_regression(tmp_path, capsys):
         "--task classification to change it" in first
 
 
+@pytest.mark.parametrize("labels, offered", [
+    (["cat", "dog"], False),   # text: regression refuses it
+    ([0, 1], True),            # integers: a quantity, perhaps
+])
+def test_task_regression_is_offered_only_for_a_target_of_numbers(tmp_path, capsys, labels,
+                                                                 offered):
+    rows = "".join(f"{i},{labels[i % 2]}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text("x,y\n" + rows)
+    (tmp_path / "few.csv").write_text("x,y\n" + f"1,{labels[0]}\n2,{labels[0]}\n3,"
+                                      f"{labels[1]}\n4,{labels[1]}\n")
+    assert _main("train", "--data", tmp_path / "t.csv", "--target", "y", *FAST, "--quiet",
+                 "--out", tmp_path / "ok") == 0
+    task = capsys.readouterr().err.splitlines()[0]
+    assert task.startswith("task: classification (target 'y': ")
+    assert ("--task regression" in task) is offered, task
+    # a regression option; too few rows to stratify
+    for args in (["--data", tmp_path / "t.csv", "--loss", "huber"],
+                 ["--data", tmp_path / "few.csv", "--task", "classification"]):
+        assert _main("train", *args, "--target", "y", *FAST, "--quiet", "--out",
+                     tmp_path / "run") == 2
+        err = capsys.readouterr().err
+        assert err.startswith("chainrule: error: ") and len(err.splitlines()) == 1
+        assert ("--task regression" in err) is offered, err
+    if not offered:  # it would be refused
+        assert _main("train", "--data", tmp_path / "t.csv", "--target", "y", "--task",
+                     "regression", "--out", tmp_path / "run") == 2
+        assert "non-numeric target 'cat'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("price, offered", [("12.5", False), ("12", True)])
+def test_task_classification_is_offered_only_for_a_target_of_whole_numbers(
+        tmp_path, capsys, price, offered):
+    rows = "".join(f"{i},{float(price) + i * 3:g}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text("x,price\n" + rows)
+    assert _main("train", "--data", tmp_path / "t.csv", "--target", "price", "--task",
+                 "regression", "--head", "ovr", *FAST, "--quiet", "--out", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert ("--task classification" in err) is offered, err
+    assert "--head ovr applies to classification" in err
+
+
 def test_regression_target_is_standardised_and_predicted_in_its_units(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
@@ -119,7 +160,7 @@ def test_regression_target_is_standardised_and_predicted_in_its_units(tmp_path, 
     capsys.readouterr()
     assert _main("predict", tmp_path / "run", "--data", tmp_path / "r.csv", "--out", "-") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    pred = np.array([float(r["price"]) for r in rows])
+    pred = np.array([float(r["prediction"]) for r in rows])
     assert abs(pred.mean() - y.mean()) < 1000 and np.corrcoef(pred, y)[0, 1] > 0.95
     from chainrule.io import load_with_metadata
 

@@ -1,5 +1,6 @@
 """The documentation site builds with ``mkdocs build --strict``, and says what it should."""
 
+import html.parser
 import os
 import re
 import subprocess
@@ -25,15 +26,48 @@ def test_every_lecture_example_has_a_tutorial_with_its_figure():
         assert (DOCS / "img" / "lecture" / f"{name}.png").is_file(), name
 
 
-def test_mkdocs_build_strict(tmp_path):
-    for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
-        pytest.importorskip(module, reason="the docs build needs the docs extra")
-    site = tmp_path / "site"
+def _build(site):
+    """Run ``mkdocs build --strict`` into ``site``; its process (output not quietened)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                            "-f", str(ROOT / "mkdocs.yml"), "-d", str(site)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class _Fetches(html.parser.HTMLParser):
+    """The scripts and style sheets (and preconnected hosts) a page asks a browser to load."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        rel = set((attrs.get("rel") or "").lower().split())
+        if tag == "script" and attrs.get("src"):
+            self.urls.append(attrs["src"])
+        elif tag == "link" and rel & {"stylesheet", "preload", "modulepreload", "preconnect",
+                                       "dns-prefetch"}:
+            self.urls.append(attrs.get("href") or "")
+
+
+def _external_fetches(text: str) -> list[str]:
+    parser = _Fetches()
+    parser.feed(text)
+    return [url for url in parser.urls if re.match(r"(https?:)?//", url, re.I)]
+
+
+def test_mkdocs_build_strict(tmp_path):
+    for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python",
+                   "mathjax"):
+        pytest.importorskip(module, reason="the docs build needs the docs extra")
+    site = tmp_path / "site"
+    proc = _build(site)
+    log = proc.stdout + proc.stderr
+    # -q would hide the warnings (and strict mode then counts none): every line is read,
+    # and a warning or error fails the test whatever the exit code says
+    problems = [line for line in log.splitlines() if re.match(r"\s*(WARNING|ERROR)\b", line)]
+    assert proc.returncode == 0 and not problems, log
     page = (site / "tutorials" / "stable-softmax" / "index.html").read_text()
     assert 'src="../../img/lecture/stable_softmax.png"' in page
     # a formula's code link: the file and line, pointing into the API reference
@@ -48,6 +82,15 @@ def test_mkdocs_build_strict(tmp_path):
     cli = (site / "cli" / "index.html").read_text()
     assert "--checkpoint-every" in cli                        # generated from the parser
     assert not (site / "hooks.py").exists()
+    # offline: no page loads a script or a style sheet from elsewhere, and the maths
+    # renderer (MathJax, with its licence) is served by the site itself
+    for page_html in site.rglob("*.html"):
+        external = _external_fetches(page_html.read_text())
+        assert not external, (str(page_html.relative_to(site)), external)
+    assert '<script src="../../js/mathjax/tex-svg-full.js"></script>' in page
+    assert (site / "js" / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
+    assert "Apache License" in (site / "js" / "mathjax" / "LICENSE").read_text()
+    assert '<span class="arithmatex">' in page
 
 
 def test_readme_layout_lists_every_module_and_subpackage():

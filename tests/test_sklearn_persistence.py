@@ -93,3 +93,18 @@ def test_load_refuses_hostile_metadata_with_model_file_error(tmp_path, change):
     save(model, bad, metadata=meta)
     with pytest.raises(ModelFileError):
         NeuralNetClassifier.load(bad)
+
+
+def test_a_classifier_with_wide_hidden_layers_saves_and_loads(tmp_path):
+    """Issue 22: hidden_layer_sizes=(256, 128) on digits was refused on load as "larger
+    than the weights the file holds" (the guard multiplied every integer argument)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    est = NeuralNetClassifier(hidden_layer_sizes=(256, 128), max_iter=2, random_state=0).fit(
+        X, y)
+    est.save(tmp_path / "digits.safetensors")
+    loaded = NeuralNetClassifier.load(tmp_path / "digits.safetensors")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    assert isinstance(cr.load(tmp_path / "digits.safetensors"), cr.nn.MLP)

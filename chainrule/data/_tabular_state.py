@@ -4,6 +4,7 @@ file): every field is checked before use; nothing in it is imported or executed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..errors import DataError
 
@@ -11,18 +12,18 @@ FORMAT = "chainrule-table-preprocessor"
 VERSION = 1
 
 
-def _bad(why):
+def _bad(why: str) -> DataError:
     return DataError(f"table preprocessor state: {why}")
 
 
-def _number(value, what, positive=False):
+def _number(value: Any, what: str, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or (positive and value <= 0):
         raise _bad(f"{what} must be a finite{' positive' if positive else ''} number")
     return float(value)
 
 
-def check_state(state) -> None:
+def check_state(state: Any) -> None:
     """Refuse a state that :meth:`TablePreprocessor.load_state_dict` could not use."""
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise _bad("not a chainrule table preprocessor")

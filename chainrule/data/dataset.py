@@ -6,9 +6,10 @@ an ``np.memmap`` reads only the rows of the batch from disk.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import DataError
 
@@ -23,12 +24,12 @@ class Dataset(Protocol):
 
     def __len__(self) -> int: ...
 
-    def get_batch(self, indices: np.ndarray) -> tuple:
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """The samples at ``indices`` (an integer array), as a tuple of arrays (X, y...)."""
         ...
 
 
-def _contiguous(idx):
+def _contiguous(idx: np.ndarray) -> slice | None:
     """The slice equal to ``idx`` when it is an ascending run of consecutive integers."""
     if idx.ndim != 1 or idx.size == 0:
         return None
@@ -39,7 +40,7 @@ def _contiguous(idx):
     return slice(start, stop)
 
 
-def _take(a, index):
+def _take(a: np.ndarray, index: Any) -> np.ndarray:
     out = a[index]
     if isinstance(out, np.memmap):  # a slice of a memmap is still on disk: read it now
         out = np.array(out)
@@ -71,7 +72,8 @@ class ArrayDataset:
     ((2, 3), [0, 4])
     """
 
-    def __init__(self, X, y=None, sample_weight=None):
+    def __init__(self, X: npt.ArrayLike, y: npt.ArrayLike | None = None,
+                 sample_weight: npt.ArrayLike | None = None) -> None:
         X = X if isinstance(X, np.ndarray) else np.asarray(X)
         if X.ndim == 0:
             raise DataError("ArrayDataset: X must have at least one dimension (the samples)")
@@ -92,19 +94,19 @@ class ArrayDataset:
         self.arrays = tuple(arrays)
 
     @property
-    def X(self):
+    def X(self) -> np.ndarray:
         """The first array (the features)."""
         return self.arrays[0]
 
     @property
-    def y(self):
+    def y(self) -> np.ndarray | None:
         """The second array (the targets), or None when there is only one."""
         return self.arrays[1] if len(self.arrays) > 1 else None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.arrays[0].shape[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice | npt.ArrayLike) -> tuple[np.ndarray, ...]:
         """The rows at ``index`` (an int, a slice or an integer array) of each array.
 
         Returns
@@ -121,11 +123,11 @@ class ArrayDataset:
             index = _contiguous(index) or index
         return tuple(_take(a, index) for a in self.arrays)
 
-    def get_batch(self, indices):
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """The :class:`Dataset` protocol: same as ``self[indices]``."""
         return self[indices]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in self.arrays)
         return f"ArrayDataset({shapes})"
 
@@ -142,7 +144,7 @@ class Subset:
     indices : array_like of int of shape (n_subset,)
     """
 
-    def __init__(self, dataset, indices):
+    def __init__(self, dataset: Dataset, indices: npt.ArrayLike) -> None:
         if not isinstance(dataset, Dataset):
             raise TypeError(f"Subset: {type(dataset).__name__} is not a Dataset "
                             f"(needs __len__ and get_batch)")
@@ -153,12 +155,12 @@ class Subset:
         self.dataset = dataset
         self.indices = np.where(indices < 0, indices + n, indices)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.indices.size)
 
-    def get_batch(self, indices):
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """The samples at ``indices`` of this subset (positions in ``self.indices``)."""
         return self.dataset.get_batch(self.indices[np.asarray(indices)])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Subset({len(self)} of {self.dataset!r})"

@@ -6,7 +6,7 @@ The generated datasets are written in NumPy, need nothing else and depend only o
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -86,7 +86,7 @@ _GENERATED = {
 }
 
 
-def list_datasets():
+def list_datasets() -> list[DatasetInfo]:
     """The built-in datasets.
 
     Returns
@@ -119,7 +119,8 @@ def _from_sklearn(name):
                  source=f"sklearn.datasets.{loader}", task=task)
 
 
-def load_dataset(name, seed=0, images=False, **options) -> Table:
+def load_dataset(name: str, seed: int | None = 0, images: bool = False, **options: Any
+                 ) -> Table:
     """Load a built-in dataset by name (see :func:`list_datasets`).
 
     Parameters

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import DataError
@@ -71,7 +72,7 @@ class Dialect:
         return (f"(read with {self.describe()}; pass --delimiter / delimiter= to force "
                 f"another)")
 
-    def reader(self, lines):
+    def reader(self, lines: Iterable[str]) -> Iterator[list[str]]:
         """A ``csv.reader`` over an iterable of lines in this dialect."""
         if self.delimiter == " ":
             lines = (line.strip(" \r\n") for line in lines)

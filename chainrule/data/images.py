@@ -9,14 +9,15 @@ tabular) and a convolutional model starts with ``nn.Unflatten(1, (C, H, W))``.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from ..errors import DataError
 
 #: Built-in datasets whose rows are images: name -> (C, H, W).
-DATASET_IMAGE_SHAPES = {"digits": (1, 8, 8)}
+DATASET_IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 
 
-def parse_shape(text, what="--input-shape") -> tuple[int, ...]:
+def parse_shape(text: str, what: str = "--input-shape") -> tuple[int, ...]:
     """'1,8,8' (or '8x8', '8,8') as a tuple of positive ints; (H, W) becomes (1, H, W)."""
     try:
         dims = tuple(int(v) for v in str(text).replace("x", ",").split(",") if v.strip())
@@ -27,7 +28,8 @@ def parse_shape(text, what="--input-shape") -> tuple[int, ...]:
     return dims if len(dims) == 3 else (1,) + dims
 
 
-def image_shape(shape, input_shape=None, dataset=None, source="the data") -> tuple[int, int, int]:
+def image_shape(shape: tuple[int, ...], input_shape: tuple[int, ...] | None = None,
+                dataset: str | None = None, source: str = "the data") -> tuple[int, int, int]:
     """The (C, H, W) of the samples of an array of ``shape``.
 
     Parameters
@@ -52,23 +54,24 @@ def image_shape(shape, input_shape=None, dataset=None, source="the data") -> tup
         if len(input_shape) == 2:
             input_shape = (1,) + input_shape
     n_dims = len(shape) - 1
+    inferred: tuple[int, ...] | None
     if n_dims == 2:
         inferred = (1,) + tuple(shape[1:])
     elif n_dims == 3:
         inferred = tuple(shape[1:])
     elif n_dims == 1:
-        inferred = input_shape or DATASET_IMAGE_SHAPES.get(dataset)
+        inferred = input_shape or (DATASET_IMAGE_SHAPES.get(dataset) if dataset else None)
         if inferred is None:
             raise DataError(f"{source}: rows of {shape[1]} features are not images of a known "
                             f"shape; pass --input-shape C,H,W (or H,W) with C*H*W = {shape[1]}")
         if math.prod(inferred) != shape[1]:
             raise DataError(f"{source}: --input-shape {','.join(map(str, inferred))} holds "
                             f"{math.prod(inferred)} values but each row has {shape[1]}")
-        return tuple(int(v) for v in inferred)
+        return cast("tuple[int, int, int]", tuple(int(v) for v in inferred))
     else:
         raise DataError(f"{source}: image data must have shape (N, H, W), (N, C, H, W) or "
                         f"(N, C*H*W), got {tuple(shape)}")
     if input_shape is not None and input_shape != inferred:
         raise DataError(f"{source}: --input-shape {','.join(map(str, input_shape))} does not "
                         f"match the images' shape {','.join(map(str, inferred))}")
-    return tuple(int(v) for v in inferred)
+    return cast("tuple[int, int, int]", tuple(int(v) for v in inferred))

@@ -15,12 +15,15 @@ import math
 import queue
 import threading
 import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..backend import get_rng
+from ..device import Device, to_device
 from ..device import device as as_device
-from ..device import to_device
 from ..errors import DataError
 from ..tensor import Tensor
 from .dataset import ArrayDataset, Dataset
@@ -167,9 +170,13 @@ class DataLoader:
     ...         loss = F.cross_entropy(model(xb), yb)
     """
 
-    def __init__(self, dataset, batch_size=32, shuffle=True, replacement=False,
-                 drop_last=False, seed=None, prefetch=True, transform=None, num_replicas=None,
-                 rank=None, device=None, generator=None):
+    def __init__(self, dataset: Dataset | Table | np.ndarray, batch_size: int | None = 32,
+                 shuffle: bool = True, replacement: bool = False, drop_last: bool = False,
+                 seed: int | None = None, prefetch: bool = True,
+                 transform: Callable[[np.ndarray], npt.ArrayLike] | None = None,
+                 num_replicas: int | None = None, rank: int | None = None,
+                 device: str | Device | None = None,
+                 generator: np.random.Generator | None = None) -> None:
         if isinstance(dataset, Table):
             dataset = dataset.dataset()
         elif isinstance(dataset, np.ndarray):
@@ -198,12 +205,13 @@ class DataLoader:
             raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, got "
                             f"{type(generator).__name__}")
         self.generator = generator
-        self._drawn = None  # (epoch, its order, the generator's state before the draw)
+        # (epoch, its order, the generator's state before the draw)
+        self._drawn: tuple[int, np.ndarray, Any] | None = None
         self.device = None if device is None else as_device(device)
         self.seed = int(get_rng().integers(2**63)) if seed is None else _check_count(seed, "seed")
         self.epoch = 0
         self.batch_in_epoch = 0
-        self._active = None
+        self._active: weakref.ref[_BatchIterator] | None = None
         self.num_replicas, self.rank = 1, 0
         if num_replicas is not None or rank is not None:
             self.shard(1 if num_replicas is None else num_replicas, 0 if rank is None else rank)
@@ -214,7 +222,7 @@ class DataLoader:
             raise ValueError(f"DataLoader: drop_last=True with batch_size={batch_size} > "
                              f"{n} samples leaves no batch")
 
-    def shard(self, num_replicas, rank):
+    def shard(self, num_replicas: int, rank: int) -> DataLoader:
         """Yield rank ``rank``'s share of each global batch (see ``num_replicas`` above).
 
         Returns
@@ -235,7 +243,7 @@ class DataLoader:
     def _batch(self, n):
         return n if self.batch_size is None else self.batch_size
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Batches per epoch."""
         n = len(self.dataset)
         bs = self._batch(n)
@@ -298,10 +306,10 @@ class DataLoader:
 
         return fetch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         return self._iterate(True)
 
-    def iter_arrays(self):
+    def iter_arrays(self) -> Iterator[tuple[np.ndarray, ...]]:
         """Like iterating over the loader, but each batch is a tuple of ndarrays.
 
         The training loop uses this: it wraps only the features in a Tensor, and
@@ -309,13 +317,13 @@ class DataLoader:
         """
         return self._iterate(False)
 
-    def _iterate(self, tensors):
+    def _iterate(self, tensors: bool) -> _BatchIterator:
         self._close_active()
         it = _BatchIterator(self, tensors)
         self._active = weakref.ref(it)
         return it
 
-    def _close_active(self):
+    def _close_active(self) -> None:
         it = self._active() if self._active is not None else None
         if it is not None:
             it.close()
@@ -325,12 +333,12 @@ class DataLoader:
         if self._active is not None and self._active() is it:
             self.epoch, self.batch_in_epoch = epoch, batch
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Make the next loop run epoch ``epoch`` from its first batch."""
         self._close_active()
         self.epoch, self.batch_in_epoch = _check_count(epoch, "epoch"), 0
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Where the loader stands, as a JSON-able dict.
 
         Returns
@@ -339,14 +347,15 @@ class DataLoader:
             ``{'seed': int, 'epoch': int, 'batch_in_epoch': int}``; ``batch_in_epoch``
             counts the batches of ``epoch`` already handed out.
         """
-        state = {"seed": self.seed, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch,
+                                 "batch_in_epoch": self.batch_in_epoch}
         if self.generator is not None:
             drawn = self._drawn
             state["generator"] = (drawn[2] if drawn is not None and drawn[0] == self.epoch
                                   else self.generator.bit_generator.state)
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`: the next loop yields the remaining batches of that
         epoch, and later epochs are those the original loader would have produced."""
         missing = {"seed", "epoch", "batch_in_epoch"} - set(state)
@@ -360,7 +369,7 @@ class DataLoader:
             self.generator.bit_generator.state = state["generator"]
             self._drawn = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         shard = (f", num_replicas={self.num_replicas}, rank={self.rank}"
                  if self.num_replicas > 1 else "")
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
@@ -368,7 +377,7 @@ class DataLoader:
                 f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}{shard})")
 
 
-def _check_count(value, name):
+def _check_count(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"DataLoader: {name} must be a non-negative int, got {value!r}")
     return int(value)
@@ -431,7 +440,7 @@ class _BatchIterator:
             raise RuntimeError("DataLoader: the prefetch thread ended early")
         return item
 
-    def close(self):
+    def close(self) -> None:
         """Stop the prefetch thread; the iterator yields nothing more."""
         self._closed = True
         if self._finalizer is not None:

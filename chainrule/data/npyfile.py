@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._types import StrPath
 from ..errors import DataError
 from .table import Table, check_task, target_column
 
@@ -20,7 +21,7 @@ _LOCAL_HEADER = b"PK\x03\x04"
 _FINITE_CHUNK = 1 << 20  # elements per chunk of the NaN/inf scan
 
 
-def existing_file(path) -> Path:
+def existing_file(path: StrPath) -> Path:
     """``Path(path)``, or DataError if there is no such file."""
     p = Path(path)
     if not p.exists():
@@ -35,7 +36,7 @@ def _no_pickle(where):
                      f"(allow_pickle=False). Save numeric or string arrays instead")
 
 
-def load_npy(path) -> np.ndarray:
+def load_npy(path: StrPath) -> np.ndarray:
     """Memory-map a ``.npy`` file (read-only, ``allow_pickle=False``)."""
     path = existing_file(path)
     try:
@@ -75,7 +76,7 @@ def _member_memmap(path, info):
                      order="F" if fortran else "C")
 
 
-def npz_members(path) -> dict:
+def npz_members(path: StrPath) -> dict[str, zipfile.ZipInfo]:
     """``{array name: ZipInfo}`` of a ``.npz`` archive."""
     path = existing_file(path)
     try:
@@ -85,7 +86,8 @@ def npz_members(path) -> dict:
         raise DataError(f"{path}: not a readable .npz archive ({e})") from None
 
 
-def load_npz_member(path, name, members=None) -> np.ndarray:
+def load_npz_member(path: StrPath, name: str,
+                    members: dict[str, zipfile.ZipInfo] | None = None) -> np.ndarray:
     """Member ``name`` of a ``.npz`` archive: memory-mapped when stored uncompressed
     (``np.savez``), loaded into memory when compressed (``np.savez_compressed``)."""
     members = npz_members(path) if members is None else members
@@ -146,7 +148,8 @@ def _table(X, y, source, y_name, task):
                  source=source, task=task)
 
 
-def read_npz(path, y_name="y", required=False, task="auto") -> Table:
+def read_npz(path: StrPath, y_name: str = "y", required: bool = False, task: str = "auto"
+             ) -> Table:
     """Read members ``'X'`` and ``y_name`` of a ``.npz`` archive (see :func:`read_npy`)."""
     check_task(task)
     path = existing_file(path)
@@ -158,7 +161,7 @@ def read_npz(path, y_name="y", required=False, task="auto") -> Table:
     return _table(X, y, str(path), y_name, task)
 
 
-def read_npy(path_X, path_y=None, task="auto") -> Table:
+def read_npy(path_X: StrPath, path_y: StrPath | None = None, task: str = "auto") -> Table:
     """Memory-map NumPy arrays: features from ``path_X``, an optional target from ``path_y``.
 
     ``.npy`` files are opened with ``np.load(mmap_mode='r', allow_pickle=False)``. A

@@ -3,18 +3,21 @@ reads it once without loading it, and the state is plain arrays saved with the m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import DataError
 
 _CHUNK = 1 << 17  # elements per chunk: 1 MB of float64, so fitting a memmap stays small
 
 
-def _rows_per_chunk(X):
+def _rows_per_chunk(X: np.ndarray) -> int:
     return max(1, _CHUNK // max(1, int(np.prod(X.shape[1:]))))
 
 
-def _check_2d(X, who):
+def _check_2d(X: npt.ArrayLike, who: str) -> np.ndarray:
     X = X if isinstance(X, np.ndarray) else np.asarray(X)
     if X.ndim < 2:
         raise DataError(f"StandardScaler.{who}: X must have shape (n_samples, n_features), "
@@ -45,11 +48,13 @@ class StandardScaler:
     >>> X_test_scaled = StandardScaler.from_state_dict(state).transform(X_test)
     """
 
-    def __init__(self):
-        self.mean_ = self.var_ = self.scale_ = None
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.var_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
         self.n_samples_seen_ = 0
 
-    def fit(self, X):
+    def fit(self, X: npt.ArrayLike) -> StandardScaler:
         """Compute ``mean_`` and ``scale_`` of ``X``.
 
         Parameters
@@ -105,7 +110,7 @@ class StandardScaler:
                                          mean, scale)
         return out
 
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Standardise ``X``.
 
         Parameters
@@ -120,27 +125,27 @@ class StandardScaler:
         """
         return self._apply(X, "transform", lambda c, m, s: (c - m) / s)
 
-    def fit_transform(self, X):
+    def fit_transform(self, X: npt.ArrayLike) -> np.ndarray:
         """``fit(X).transform(X)``."""
         return self.fit(X).transform(X)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Undo :meth:`transform`: ``X * scale_ + mean_``."""
         return self._apply(X, "inverse_transform", lambda c, m, s: c * s + m)
 
-    def __call__(self, X):
+    def __call__(self, X: npt.ArrayLike) -> np.ndarray:
         return self.transform(X)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """The fitted statistics as plain arrays: ``{'mean', 'var', 'scale', 'n_samples_seen'}``."""
-        if self.mean_ is None:
+        if self.mean_ is None or self.var_ is None or self.scale_ is None:
             raise RuntimeError("StandardScaler.state_dict: call fit() first")
         return {"mean": self.mean_.copy(), "var": self.var_.copy(),
                 "scale": self.scale_.copy(),
                 "n_samples_seen": np.array(self.n_samples_seen_, dtype=np.int64)}
 
     @classmethod
-    def from_state_dict(cls, state):
+    def from_state_dict(cls, state: Mapping[str, npt.ArrayLike]) -> StandardScaler:
         """A fitted scaler from :meth:`state_dict`'s arrays."""
         missing = {"mean", "var", "scale", "n_samples_seen"} - set(state)
         if missing:
@@ -155,6 +160,6 @@ class StandardScaler:
         self.n_samples_seen_ = int(np.asarray(state["n_samples_seen"]))
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fitted = "unfitted" if self.mean_ is None else f"n_features={self.mean_.size}"
         return f"StandardScaler({fitted})"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._types import StrPath
 from ..errors import DataError
 from .dialect import MISSING_VALUES, sniff
 from .frame import Frame, arrow_column, classify_cells
@@ -119,7 +120,7 @@ def _arrow_table(path, dialect, pacsv):
         return None  # ragged rows, bad bytes...: the csv module words the message
 
 
-def read_frame(path, delimiter=None, engine="auto") -> Frame:
+def read_frame(path: StrPath, delimiter: str | None = None, engine: str = "auto") -> Frame:
     """Read a CSV/TSV or Parquet file into typed columns (see :mod:`chainrule.data.frame`).
 
     Parameters
@@ -168,7 +169,8 @@ def read_frame(path, delimiter=None, engine="auto") -> Frame:
     return Frame(columns, source=str(path), dialect=dialect)
 
 
-def read_csv(path, target=None, task="auto", delimiter=None, engine="auto") -> Table:
+def read_csv(path: StrPath, target: str | None = None, task: str = "auto",
+             delimiter: str | None = None, engine: str = "auto") -> Table:
     """Read a CSV file with a header row into a numeric :class:`Table` (strict).
 
     Parameters
@@ -233,7 +235,7 @@ def _parquet_frame(path):
                  source=str(path))
 
 
-def read_parquet(path, target=None, task="auto") -> Table:
+def read_parquet(path: StrPath, target: str | None = None, task: str = "auto") -> Table:
     """Read a Parquet file (needs pyarrow: ``pip install "chainrule[parquet]"``).
 
     Same parameters, return value and validation as :func:`read_csv`; a null cell is
@@ -254,7 +256,8 @@ def read_parquet(path, target=None, task="auto") -> Table:
     return frame_table(read_frame(existing_file(path)), target=target, task=task)
 
 
-def read_table(path, target=None, task="auto", delimiter=None, preprocess=False) -> Table:
+def read_table(path: StrPath, target: str | None = None, task: str = "auto",
+               delimiter: str | None = None, preprocess: bool = False) -> Table:
     """Read a table, choosing the reader from the file extension.
 
     ========================  ===========================================================

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..backend import get_rng
 from ..errors import DataError
@@ -58,7 +60,8 @@ def _allocate(counts, n_test):
     return t
 
 
-def split_indices(n, test_size=0.2, seed=None, stratify=None):
+def split_indices(n: int, test_size: float = 0.2, seed: int | None = None,
+                  stratify: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled row indices of a train/test split.
 
     Parameters
@@ -101,7 +104,9 @@ def split_indices(n, test_size=0.2, seed=None, stratify=None):
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def train_test_split(*arrays, test_size=0.2, seed=None, stratify=None):
+def train_test_split(*arrays: Any, test_size: float = 0.2, seed: int | None = None,
+                     stratify: npt.ArrayLike | None = None
+                     ) -> list[np.ndarray] | tuple[Table, ...]:
     """Split arrays (or a :class:`Table`) into shuffled train and test parts.
 
     Parameters
@@ -137,10 +142,10 @@ def train_test_split(*arrays, test_size=0.2, seed=None, stratify=None):
         return tuple(dataclasses.replace(
             table, X=table.X[idx], y=None if table.y is None else table.y[idx])
             for idx in (train, test))
-    arrays = [a if isinstance(a, np.ndarray) else np.asarray(a) for a in arrays]
-    lengths = [a.shape[0] if a.ndim else None for a in arrays]
+    arrs = [a if isinstance(a, np.ndarray) else np.asarray(a) for a in arrays]
+    lengths = [a.shape[0] if a.ndim else None for a in arrs]
     if None in lengths or len(set(lengths)) != 1:
         raise DataError(f"train_test_split: arrays must have the same number of rows, "
                         f"got {lengths}")
-    train, test = split_indices(lengths[0], test_size, seed, stratify)
-    return [part for a in arrays for part in (a[train], a[test])]
+    train, test = split_indices(arrs[0].shape[0], test_size, seed, stratify)
+    return [part for a in arrs for part in (a[train], a[test])]

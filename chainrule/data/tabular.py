@@ -12,7 +12,8 @@ What it does to each column (fit on the training split, replayed as is afterward
   in training encodes as all zeros, with one :class:`DataWarning` per call naming the
   columns and values. More than ``max_categories`` distinct values, or all values
   distinct (an identifier, 10 rows or more), is refused naming the column.
-- **dates** and columns with no values are refused naming the column (drop them).
+- **dates** and columns with no values are refused naming the column (drop them). Every
+  unusable column of a table is named in one message (:meth:`TablePreprocessor.check_usable`).
 - **the target**: class labels are encoded as indices into the sorted ``classes_``; a
   regression target is standardised with the training mean and standard deviation
   (``inverse_transform_target`` gives predictions back in the original units).
@@ -241,6 +242,7 @@ class TablePreprocessor:
         if frame.n_rows == 0:
             raise DataError(f"{frame.source}: no rows to fit the preprocessing on")
         chosen = self._chosen(frame)
+        self._refuse_unusable(frame, chosen, " in the training rows")
         columns = [self._fit_column(frame, name) for name in chosen]
         if self.target is not None:
             self._fit_target(frame)
@@ -255,28 +257,61 @@ class TablePreprocessor:
             self._refuse_missing(frame, name, hint="; with missing='drop' pass the frame "
                                  "through complete_rows() first")
 
+    def check_usable(self, frame: Frame) -> None:
+        """Refuse, in one message naming them all, the feature columns of ``frame`` that
+        cannot be encoded: dates, no values, identifiers (all values distinct strings, at
+        least ``ID_MIN_ROWS`` of them), more than ``max_categories`` distinct strings.
+
+        :meth:`fit` checks its rows the same way; calling this on a whole file first words
+        the message with the file's counts, not those of a training split.
+
+        Raises
+        ------
+        DataError
+        """
+        self._refuse_unusable(frame, self._chosen(frame), "")
+
+    def _refuse_unusable(self, frame, names, rows):
+        problems = [(name, why) for name in names
+                    for why in [self._unusable(frame[name], rows)] if why]
+        if not problems:
+            return
+        drop = ",".join([*self.drop, *(name for name, _ in problems)])
+        more = " or raise --max-categories" if any("--max-categories" in why
+                                                   for _, why in problems) else ""
+        if len(problems) == 1:
+            name, why = problems[0]
+            raise DataError(f"{frame.source}: column {name!r} {why}; drop it (--drop "
+                            f"{drop}){more}")
+        listed = "; ".join(f"{name!r} {why}" for name, why in problems)
+        raise DataError(f"{frame.source}: {len(problems)} columns cannot be used as features: "
+                        f"{listed}; drop them (--drop {drop}){more}")
+
+    def _unusable(self, column, rows):
+        """Why ``column`` cannot be encoded, or None (``rows`` ends the no-values reason)."""
+        if column.kind == "date":
+            i = int(np.flatnonzero(~column.missing)[0])
+            return f"holds dates or times (e.g. {column.cell(i)!r}), which are not encoded"
+        if column.kind == "empty" or column.missing.all():
+            return f"has no values{rows}"
+        if column.kind != "string":
+            return None
+        present = column.values[~column.missing].tolist()  # Python str, quoted as written
+        n_distinct = len(set(present))
+        if len(present) >= ID_MIN_ROWS and n_distinct == len(present):
+            return (f"looks like an identifier (all {len(present)} values are distinct "
+                    f"strings, e.g. {present[0]!r})")
+        if n_distinct > self.max_categories:
+            return (f"has {n_distinct} distinct values, more than --max-categories "
+                    f"{self.max_categories}")
+        return None
+
     def _fit_column(self, frame, name):
         column = frame[name]
         self._check_missing_mode(frame, name)
-        drop_it = f"drop it (--drop {name})"
-        if column.kind == "date":
-            i = int(np.flatnonzero(~column.missing)[0])
-            raise DataError(f"{frame.source}: column {name!r} holds dates or times (e.g. "
-                            f"{column.cell(i)!r}), which are not encoded; {drop_it}")
-        if column.kind == "empty" or column.missing.all():
-            raise DataError(f"{frame.source}: column {name!r} has no values in the training "
-                            f"rows; {drop_it}")
         if column.kind == "string":
             present = column.values[~column.missing].astype(str)
             categories = np.unique(present)
-            if present.size >= ID_MIN_ROWS and categories.size == present.size:
-                raise DataError(f"{frame.source}: column {name!r} looks like an identifier (all "
-                                f"{present.size} values are distinct strings, e.g. "
-                                f"{present[0]!r}); {drop_it}")
-            if categories.size > self.max_categories:
-                raise DataError(f"{frame.source}: column {name!r} has {categories.size} "
-                                f"distinct values, more than --max-categories "
-                                f"{self.max_categories}; {drop_it} or raise --max-categories")
             return {"name": name, "kind": "categorical", "categories": categories.tolist(),
                     "missing_category": bool(column.missing.any())}
         values = self._finite(frame, name, column)

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from .world import _world, comm, guarded
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
+    from ..tensor import Tensor
 
 
 def _arrays_of(obj):
@@ -27,7 +34,7 @@ def _arrays_of(obj):
     return [getattr(t, "data", t) for t in obj], []
 
 
-def broadcast_parameters(model, root: int = 0) -> None:
+def broadcast_parameters(model: Module | Iterable[Tensor], root: int = 0) -> None:
     """Overwrite every rank's parameters (and buffers) with rank ``root``'s, in place.
 
     Parameters
@@ -48,7 +55,7 @@ def broadcast_parameters(model, root: int = 0) -> None:
                                  "contiguous arrays")
             c.Bcast(a, root=root)
     if buffers and hasattr(model, "load_state_dict"):
-        state = model.state_dict()
+        state = model.state_dict()  # type: ignore[union-attr]  # a Module, by hasattr
         with guarded("the broadcast of the model's buffers"):
             for key, value in state.items():
                 if isinstance(value, np.ndarray) and any(value is b for b in buffers):
@@ -58,7 +65,7 @@ def broadcast_parameters(model, root: int = 0) -> None:
         model.load_state_dict(state)
 
 
-def broadcast_json(obj, root: int = 0):
+def broadcast_json(obj: Any, root: int = 0) -> Any:
     """Rank ``root``'s JSON-able ``obj`` on every rank (sent as JSON text, never pickled)."""
     c = comm()
     if c is None:
@@ -73,7 +80,7 @@ def broadcast_json(obj, root: int = 0):
     return json.loads(buf.tobytes().decode())
 
 
-def all_reduce(values, op: str = "sum"):
+def all_reduce(values: npt.ArrayLike, op: str = "sum") -> float | np.ndarray:
     """Sum (or ``'max'``/``'min'``) ``values`` over the ranks; every rank gets the result.
 
     Parameters
@@ -126,7 +133,7 @@ class GradientAllreduce:
         Scalars summed along with the gradients.
     """
 
-    def __init__(self, params, n_extras: int = 0):
+    def __init__(self, params: Iterable[Tensor], n_extras: int = 0) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError("GradientAllreduce: no parameters")
@@ -136,13 +143,15 @@ class GradientAllreduce:
                                  f"got {type(p.data).__module__}.{type(p.data).__name__} "
                                  f"(MPI over GPU memory is not supported)")
         self.n_extras = int(n_extras)
-        self.buffers = {}  # dtype -> flat array
-        self.views = []  # per parameter: (buffer dtype, offset, size, order)
-        sizes = {}
+        self.buffers: dict[np.dtype, np.ndarray] = {}  # dtype -> flat array
+        # per parameter: (buffer dtype, offset, size, order)
+        self.views: list[tuple[np.dtype, int, int, Literal["C", "F"]]] = []
+        sizes: dict[np.dtype, int] = {}
         for p in self.params:
             dt = np.dtype(p.data.dtype)
             off = sizes.get(dt, 0)
-            order = "F" if p.data.flags.f_contiguous and not p.data.flags.c_contiguous else "C"
+            fortran = p.data.flags.f_contiguous and not p.data.flags.c_contiguous
+            order: Literal["C", "F"] = "F" if fortran else "C"
             self.views.append((dt, off, p.data.size, order))
             sizes[dt] = off + p.data.size
         self.first = np.dtype(self.params[0].data.dtype)
@@ -153,7 +162,8 @@ class GradientAllreduce:
         self.seconds = 0.0  # time spent in Allreduce (for benchmarks)
         self.bytes_per_step = sum(b.nbytes for b in self.buffers.values())
 
-    def reduce(self, weight: float, extras=None) -> tuple[float, np.ndarray]:
+    def reduce(self, weight: float, extras: npt.ArrayLike | None = None
+               ) -> tuple[float, np.ndarray]:
         """Pack, Allreduce, unpack: ``param.grad`` becomes the global average.
 
         Parameters

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from .world import is_main
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def main_only(fn):
+
+def main_only(fn: Callable[P, R]) -> Callable[P, R | None]:
     """Decorator: run ``fn`` on rank 0 only (returns None on the other ranks).
 
     For anything that writes files or prints: checkpoints, model files, history,
@@ -21,7 +26,7 @@ def main_only(fn):
     """
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
         if is_main():
             return fn(*args, **kwargs)
         return None

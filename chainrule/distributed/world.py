@@ -23,20 +23,21 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any, Literal, NoReturn
 
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 DEFAULT_TIMEOUT = 120.0
 
 
 class _World:
-    def __init__(self):
-        self.comm = None
-        self.MPI = None
+    def __init__(self) -> None:
+        self.comm: Any = None  # mpi4py's MPI.COMM_WORLD once initialised
+        self.MPI: Any = None  # the mpi4py.MPI module
         self.rank = 0
         self.size = 1
         self.timeout = DEFAULT_TIMEOUT
-        self.pending = None  # (label, start) while a collective runs
-        self.watchdog = None
+        self.pending: tuple[str, float] | None = None  # (label, start) while a collective runs
+        self.watchdog: threading.Thread | None = None
         self.lock = threading.Lock()
 
 
@@ -138,7 +139,7 @@ def timeout() -> float:
     return _world.timeout
 
 
-def comm():
+def comm() -> Any:
     """The mpi4py communicator (``MPI.COMM_WORLD``), or None without MPI."""
     return _world.comm if is_initialized() else None
 
@@ -150,7 +151,7 @@ def comm():
 _FLUSH_SECONDS = 0.5
 
 
-def abort(message: str, code: int = 1, detail: str = "") -> None:
+def abort(message: str, code: int = 1, detail: str = "") -> NoReturn:
     """Print ``message`` prefixed with this rank and end every rank of the job.
 
     ``detail`` (such as a traceback) is printed before it, in the same write.
@@ -172,14 +173,14 @@ def abort(message: str, code: int = 1, detail: str = "") -> None:
 class guarded:
     """Context manager around a collective: the watchdog aborts the job when it hangs."""
 
-    def __init__(self, label):
+    def __init__(self, label: str) -> None:
         self.label = label
 
-    def __enter__(self):
+    def __enter__(self) -> guarded:
         _world.pending = (self.label, time.monotonic())
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _world.pending = None
         return False
 

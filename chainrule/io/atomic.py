@@ -22,8 +22,13 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
+
+from .._types import StrPath
 
 __all__ = ["atomic_open", "atomic_write", "atomic_savez", "write_json", "write_csv"]
 
@@ -64,7 +69,8 @@ def _target_mode(path: str) -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb", *, encoding="utf-8", newline=None):
+def atomic_open(path: StrPath, mode: str = "wb", *, encoding: str = "utf-8",
+                newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a file for writing that replaces ``path`` only when the block succeeds.
 
     Parameters
@@ -112,6 +118,7 @@ def atomic_open(path, mode="wb", *, encoding="utf-8", newline=None):
     directory, name = os.path.split(target)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
+        f: IO[Any]
         if mode == "wb":
             f = os.fdopen(fd, "wb")
         else:
@@ -135,7 +142,7 @@ def atomic_open(path, mode="wb", *, encoding="utf-8", newline=None):
     _fsync_directory(directory)
 
 
-def atomic_write(path, data: bytes | str) -> None:
+def atomic_write(path: StrPath, data: bytes | str) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_open`).
 
     Parameters
@@ -163,7 +170,7 @@ def atomic_write(path, data: bytes | str) -> None:
         f.write(data)
 
 
-def atomic_savez(path, /, **arrays) -> None:
+def atomic_savez(path: StrPath, /, **arrays: npt.ArrayLike) -> None:
     """Save named arrays to an ``.npz`` file atomically.
 
     Parameters
@@ -187,7 +194,7 @@ def atomic_savez(path, /, **arrays) -> None:
         np.savez(f, allow_pickle=False, **arrays)
 
 
-def _json_default(obj):
+def _json_default(obj: object) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -197,7 +204,7 @@ def _json_default(obj):
     raise TypeError(f"write_json: {type(obj).__name__} is not JSON serializable")
 
 
-def write_json(path, obj) -> None:
+def write_json(path: StrPath, obj: Any) -> None:
     """Write ``obj`` as indented JSON (``indent=2``, UTF-8, final newline), atomically.
 
     Parameters
@@ -221,7 +228,7 @@ def write_json(path, obj) -> None:
     atomic_write(path, text)
 
 
-def write_csv(path, header, rows) -> None:
+def write_csv(path: StrPath, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a CSV file (a header line, then one line per row), atomically.
 
     Parameters
@@ -250,8 +257,8 @@ def write_csv(path, header, rows) -> None:
     with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
-        for i, row in enumerate(rows):
-            row = list(row)
+        for i, values in enumerate(rows):
+            row = list(values)
             if len(row) != len(header):
                 raise ValueError(f"write_csv: row {i} has {len(row)} values but the header "
                                  f"has {len(header)} columns")

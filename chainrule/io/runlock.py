@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from types import TracebackType
+from typing import Literal
 
+from .._types import StrPath
 from ..errors import ChainruleError
 
 __all__ = ["RunDirectory", "RunLocked", "LOCK_NAME"]
@@ -52,7 +55,7 @@ class RunDirectory:
         unless :meth:`keep` was called).
     """
 
-    def __init__(self, path):
+    def __init__(self, path: StrPath) -> None:
         self.path = str(path)
         self.lock = os.path.join(self.path, LOCK_NAME)
         self.created = False
@@ -66,7 +69,7 @@ class RunDirectory:
         if pid is not None and _alive(pid) and pid != os.getpid():
             raise RunLocked(self._busy(pid))
 
-    def _busy(self, pid):
+    def _busy(self, pid: int) -> str:
         return (f"{self.path} is being written by another 'chainrule train' (pid {pid}); wait "
                 f"for it or choose another --out")
 
@@ -98,7 +101,7 @@ class RunDirectory:
             return self
         raise RunLocked(f"{self.path}: could not take the lock {self.lock}")
 
-    def _owner(self):
+    def _owner(self) -> int | None:
         try:
             with open(self.lock) as f:
                 return int(f.read().strip() or -1)
@@ -109,12 +112,12 @@ class RunDirectory:
         """The run has written something worth keeping (a checkpoint, a model)."""
         self.kept = True
 
-    def _cleanup(self):
+    def _cleanup(self) -> None:
         if self.created and not self.kept:
             shutil.rmtree(self.path, ignore_errors=True)
             self.created = False
 
-    def release(self, failed=False) -> None:
+    def release(self, failed: bool = False) -> None:
         """Drop the lock; after a failure, remove the directory if this run created it and
         has kept nothing."""
         if self._held:
@@ -126,9 +129,10 @@ class RunDirectory:
         if failed:
             self._cleanup()
 
-    def __enter__(self):
+    def __enter__(self) -> RunDirectory:
         return self.acquire()
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         self.release(failed=exc_type is not None)
         return False

@@ -21,9 +21,12 @@ import math
 import os
 import re
 import struct
+from types import ModuleType
+from typing import Any, NoReturn
 
 import numpy as np
 
+from .._types import StrPath
 from ..backend import is_device_array
 from ..device import to_host
 from ..errors import ModelFileError
@@ -43,7 +46,7 @@ def _contiguous(a):
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
-def flatten(tree, prefix, arrays):
+def flatten(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     """Return a JSON-able copy of ``tree`` with every ndarray moved into ``arrays``."""
     if isinstance(tree, np.ndarray) or is_device_array(tree):
         key = prefix if prefix not in arrays else f"{prefix}#{len(arrays)}"
@@ -70,7 +73,8 @@ def flatten(tree, prefix, arrays):
     raise TypeError(f"cannot store a value of type {type(tree).__name__} at {prefix!r}")
 
 
-def unflatten(tree, arrays, path="<file>", used=None):
+def unflatten(tree: Any, arrays: dict[str, np.ndarray], path: str = "<file>",
+              used: set[str] | None = None) -> Any:
     """Inverse of :func:`flatten`; records the tensors it refers to in ``used``.
 
     Malformed references raise :class:`ModelFileError` (the tree comes from a file).
@@ -104,12 +108,12 @@ def unflatten(tree, arrays, path="<file>", used=None):
     return tree
 
 
-def require_safetensors():
+def require_safetensors() -> None:
     """Raise ImportError, saying how to install it, when safetensors is missing."""
     _safetensors()
 
 
-def _safetensors():
+def _safetensors() -> ModuleType:
     try:
         import safetensors.numpy as st
     except ImportError:
@@ -123,7 +127,7 @@ def _little_endian(a):
     return a.astype(a.dtype.newbyteorder("<")) if a.dtype.byteorder == ">" else a
 
 
-def digest(text, arrays):
+def digest(text: str, arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 of the chainrule JSON ``text`` and of every array (name, dtype, shape, bytes)."""
     h = hashlib.sha256()
     h.update(text.encode("utf-8"))
@@ -134,7 +138,7 @@ def digest(text, arrays):
     return h.hexdigest()
 
 
-def to_bytes(arrays, meta):
+def to_bytes(arrays: dict[str, np.ndarray], meta: Any) -> bytes:
     """Serialise named arrays and a JSON-able ``meta`` to safetensors bytes."""
     st = _safetensors()
     if not _json_depth_ok(meta):
@@ -144,14 +148,14 @@ def to_bytes(arrays, meta):
     return st.save(arrays, metadata={META_KEY: text, DIGEST_KEY: digest(text, arrays)})
 
 
-def write(path, arrays, meta):
+def write(path: StrPath, arrays: dict[str, np.ndarray], meta: Any) -> None:
     """Write atomically (temporary file in the same directory, fsync, rename)."""
     from .atomic import atomic_write
 
     atomic_write(path, to_bytes(arrays, meta))
 
 
-def _fail(path, what):
+def _fail(path: str, what: str) -> NoReturn:
     raise ModelFileError(f"{path}: {what}")
 
 
@@ -219,7 +223,8 @@ def _check_header(path, raw, size):
     return header
 
 
-def read(path, expect_format=None):
+def read(path: StrPath, expect_format: str | None = None
+         ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read ``(arrays, meta)`` from a file written by :func:`write`.
 
     Everything is validated before anything is returned (structure, sizes and

@@ -11,7 +11,7 @@ from .. import functional as F
 from .activation import ReLU
 from .conv import Conv2d
 from .layers import BatchNorm2d, Dropout, Flatten, Identity, Linear, Sequential
-from .module import Module
+from .module import Module, _size
 from .pooling import AdaptiveAvgPool2d, MaxPool2d
 
 
@@ -79,18 +79,21 @@ class CNN(Sequential):
     @classmethod
     def _parameter_count(cls, in_channels, out_features, input_size=(28, 28), channels=(16, 32),
                          hidden=64, batch_norm=True, dropout=0.0):
-        """Weights and buffers the constructor allocates (read by model files first)."""
-        channels = [channels] if isinstance(channels, int) else list(channels)
-        h, w = input_size
-        total, width = 0, int(in_channels)
-        for c in channels:
-            total += width * c * 9 + 4 * c  # conv weight, bias or BN's 2 params + 2 buffers
-            h, w, width = max(h // 2, 1), max(w // 2, 1), c
+        """Weights and buffers the constructor allocates (see :meth:`Module._parameter_count`)."""
+        width, out_features = _ints([in_channels, out_features], "channels", "CNN")
+        h, w = _ints(input_size, "input_size", "CNN")
+        total = 0
+        for c in _ints(channels, "channels", "CNN"):
+            # the convolution's weight, then its bias or the batch norm's 2 params + 2 buffers
+            total += width * c * 9 + (4 * c if batch_norm else c)
+            if h > 1 or w > 1:
+                h, w = max(h // 2, 1), max(w // 2, 1)
+            width = c
         features = width * h * w
-        if hidden:
+        if _size(hidden, "hidden", "CNN", minimum=0):
             total += features * hidden + hidden
             features = hidden
-        return total + features * int(out_features) + int(out_features)
+        return total + features * out_features + out_features
 
     def append(self, module):
         raise TypeError("CNN.append: a CNN is defined by its arguments; build a "
@@ -127,9 +130,14 @@ class ResidualBlock(Module):
 
     @classmethod
     def _parameter_count(cls, in_channels, out_channels=None, stride=1):
-        o = int(in_channels if out_channels is None else out_channels)
-        i = int(in_channels)
-        return i * o * 9 + o * o * 9 + 8 * o + (i * o + 4 * o)
+        """Weights and buffers the constructor allocates (see :meth:`Module._parameter_count`)."""
+        out_channels = in_channels if out_channels is None else out_channels
+        i = _size(in_channels, "in_channels", cls.__name__)
+        o = _size(out_channels, "out_channels", cls.__name__)
+        total = i * o * 9 + 4 * o + o * o * 9 + 4 * o  # conv1, bn1, conv2, bn2
+        if stride != 1 or in_channels != out_channels:
+            total += i * o + 4 * o  # the 1x1 convolution and batch norm of the shortcut
+        return total
 
     def forward(self, x):
         h = self.bn1(self.conv1(x)).relu()
@@ -176,15 +184,33 @@ class ResNet(Sequential):
     @classmethod
     def _parameter_count(cls, in_channels, out_features, blocks=8, width=16,
                          downsample_every=0):
-        total = int(in_channels) * int(width) * 9 + 4 * int(width)
-        c = int(width)
-        for i in range(int(blocks)):
-            if downsample_every and i and i % int(downsample_every) == 0:
-                total += ResidualBlock._parameter_count(c, 2 * c, 2)
-                c *= 2
-            else:
-                total += ResidualBlock._parameter_count(c)
-        return total + c * int(out_features) + int(out_features)
+        """Weights and buffers the constructor allocates (see :meth:`Module._parameter_count`)."""
+        name = cls.__name__
+        c = _size(width, "width", name)
+        total = _size(in_channels, "in_channels", name) * c * 9 + 4 * c  # stem
+        n = _size(blocks, "blocks", name, minimum=0)
+        if isinstance(downsample_every, bool) or not isinstance(downsample_every, int):
+            raise ValueError(f"{name}: downsample_every must be an integer, got "
+                             f"{downsample_every!r}")
+        d = abs(downsample_every)  # block i > 0 downsamples when d divides i
+        # NOTE: stage by stage, not block by block: a hostile file's blocks=10**4000 counts
+        # at once, and its doubling channels pass any memory within 64 stages.
+        if not d or n <= d:
+            return total + n * ResidualBlock._parameter_count(c) + cls._head(c, out_features)
+        total += d * ResidualBlock._parameter_count(c)
+        n -= d
+        while n > 0 and not total >> 64:
+            total += ResidualBlock._parameter_count(c, 2 * c, stride=2)
+            c *= 2
+            m = min(n, d)
+            total += (m - 1) * ResidualBlock._parameter_count(c)
+            n -= m
+        return total + cls._head(c, out_features)
+
+    @classmethod
+    def _head(cls, c, out_features):
+        out_features = _size(out_features, "out_features", cls.__name__)
+        return c * out_features + out_features
 
     def append(self, module):
         raise TypeError("ResNet.append: a ResNet is defined by its arguments; build a "

@@ -15,7 +15,7 @@ import numpy as np
 from .. import functional as F
 from ..ops.window import ntuple
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, _size
 
 
 class _ConvNd(Module):
@@ -56,12 +56,15 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     @classmethod
-    def _parameter_count(cls, in_channels, out_channels, kernel_size, groups=1, bias=True,
-                         **_):
-        """Weights the constructor allocates (read by model files before building)."""
-        k = ntuple(kernel_size, cls._dims, "kernel_size", cls.__name__)
-        return (int(in_channels) // max(int(groups), 1) * int(out_channels) * math.prod(k)
-                + (int(out_channels) if bias else 0))
+    def _parameter_count(cls, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                         dilation=1, groups=1, bias=True, padding_mode="zeros", dtype="float32"):
+        """Elements the constructor allocates (see :meth:`Module._parameter_count`)."""
+        name = cls.__name__
+        n_in, n_out = _size(in_channels, "in_channels", name), \
+            _size(out_channels, "out_channels", name)
+        k = ntuple(kernel_size, cls._dims, "kernel_size", name)
+        return n_in // _size(groups, "groups", name) * n_out * math.prod(k) \
+            + (n_out if bias else 0)
 
     def reset_parameters(self):
         # NOTE: PyTorch's default: kaiming_uniform with a=sqrt(5) is U(-1/sqrt(fan_in),
@@ -89,6 +92,9 @@ class _ConvNd(Module):
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C, H, W) inputs.
 
+    ``weight`` (out_channels, in_channels / groups, kH, kW) and ``bias`` start from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default.
+
     Parameters
     ----------
     in_channels, out_channels : int
@@ -100,9 +106,6 @@ class Conv2d(_ConvNd):
     bias : bool, default True
     padding_mode : {'zeros'}
     dtype : dtype, default float32
-
-    ``weight`` (out_channels, in_channels / groups, kH, kW) and ``bias`` start from
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default.
 
     Examples
     --------

@@ -13,7 +13,7 @@ from .. import ops
 from ..creation import as_tensor
 from ..tensor import Tensor, apply
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, _size
 
 
 def _input(x):
@@ -63,6 +63,13 @@ class Linear(Module):
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype, order="F"))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
+
+    @classmethod
+    def _parameter_count(cls, in_features, out_features, bias=True, dtype="float32"):
+        """Elements the constructor allocates (see :meth:`Module._parameter_count`)."""
+        n_in, n_out = _size(in_features, "in_features", cls.__name__), \
+            _size(out_features, "out_features", cls.__name__)
+        return n_in * n_out + (n_out if bias else 0)
 
     def reset_parameters(self):
         """Draw ``weight`` and ``bias`` again from their initial distribution."""
@@ -344,6 +351,13 @@ class BatchNorm1d(Module):
         else:
             self.running_mean = self.running_var = None
 
+    @classmethod
+    def _parameter_count(cls, num_features, eps=1e-5, momentum=0.1, affine=True,
+                         track_running_stats=True, dtype="float32"):
+        """Elements the constructor allocates (see :meth:`Module._parameter_count`)."""
+        n = _size(num_features, "num_features", cls.__name__, minimum=0)
+        return n * (2 * bool(affine) + 2 * bool(track_running_stats))
+
     def forward(self, x):
         x = _input(x)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
@@ -407,6 +421,16 @@ class LayerNorm(Module):
             self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
         else:
             self.weight = self.bias = None
+
+    @classmethod
+    def _parameter_count(cls, normalized_shape, eps=1e-5, elementwise_affine=True,
+                         dtype="float32"):
+        """Elements the constructor allocates (see :meth:`Module._parameter_count`)."""
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        shape = [_size(v, "normalized_shape", cls.__name__, minimum=0)
+                 for v in tuple(normalized_shape)]
+        return 2 * math.prod(shape) if elementwise_affine else 0
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

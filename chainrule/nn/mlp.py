@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .layers import BatchNorm1d, Dropout, Identity, Linear, Residual, Sequential
+from .module import _size
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "gelu": GELU, "elu": ELU,
                "leaky_relu": LeakyReLU, "identity": Identity}
@@ -67,6 +68,17 @@ class MLP(Sequential):
             width = h
         layers.append(Linear(width, out_features))
         super().__init__(*layers)
+
+    @classmethod
+    def _parameter_count(cls, in_features, hidden=(), out_features=1, activation="relu",
+                         dropout=0.0, batch_norm=False, residual=False):
+        """Weights, biases and batch-norm statistics the constructor allocates (the one
+        count of an MLP's size; ``chainrule.train.tables.mlp_parameter_count`` reads it)."""
+        hidden = [_size(h, "hidden", cls.__name__) for h in hidden]
+        sizes = [_size(in_features, "in_features", cls.__name__), *hidden,
+                 _size(out_features, "out_features", cls.__name__)]
+        n = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        return n + (4 * sum(hidden) if batch_norm else 0)
 
     def append(self, module):
         raise TypeError("MLP.append: an MLP is defined by its arguments; build a "

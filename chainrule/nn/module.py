@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
 
 import numpy as np
@@ -29,6 +30,13 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _size(value, name, owner, minimum=1) -> int:
+    """``value`` as an int >= ``minimum`` (a size read by ``_parameter_count``), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 class Module:
@@ -66,6 +74,19 @@ class Module:
 
     def __init__(self):
         pass
+
+    @classmethod
+    def _parameter_count(cls, *args, **kwargs) -> int:
+        """The array elements (parameters and ``state_dict`` buffers) that the constructor
+        allocates itself for these arguments, counted before building (model files read it
+        to refuse a description larger than the weights they hold).
+
+        Takes the constructor's arguments. The base class returns 0: a layer with no
+        weights of its own. A layer that allocates overrides it, counting the sublayers it
+        builds internally but not the modules passed to it as arguments (those are built
+        and counted on their own). Sizes the constructor would refuse raise ``ValueError``.
+        """
+        return 0
 
     def __setattr__(self, name, value):
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]

@@ -10,10 +10,6 @@ from .module import Module
 class _Pool(Module):
     _dims = 2
 
-    @classmethod
-    def _parameter_count(cls, *args, **kwargs):
-        return 0
-
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
@@ -79,10 +75,6 @@ class AvgPool1d(AvgPool2d):
 class AdaptiveAvgPool2d(Module):
     """Average (N, C, H, W) into an ``output_size`` grid whatever H and W are;
     ``AdaptiveAvgPool2d(1)`` is global average pooling."""
-
-    @classmethod
-    def _parameter_count(cls, *args, **kwargs):
-        return 0
 
     def __init__(self, output_size):
         super().__init__()

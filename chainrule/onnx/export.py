@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
+from .._types import StrPath
 from ..io.atomic import atomic_write
 from ..tensor import Tensor
 from .graph import DEFAULT_OPSET, MIN_OPSET, GraphBuilder, OnnxExportError, onnx_module
 
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
-def check_opset(opset) -> int:
+    from ..nn.module import Module
+
+
+def check_opset(opset: int) -> int:
     """``opset`` as an int, or OnnxExportError naming the range the installed onnx allows."""
     onnx = onnx_module()
     newest = onnx.defs.onnx_opset_version()
@@ -23,7 +32,7 @@ def check_opset(opset) -> int:
     return int(opset)
 
 
-def example_array(example_input) -> np.ndarray:
+def example_array(example_input: Tensor | npt.ArrayLike) -> np.ndarray:
     """The example input as a float32 or float64 array with a batch axis."""
     x = example_input.data if isinstance(example_input, Tensor) else np.asarray(example_input)
     if x.dtype.kind in "biu":
@@ -37,7 +46,7 @@ def example_array(example_input) -> np.ndarray:
     return x
 
 
-def _names(value, what, n=1):
+def _names(value: str | Sequence[str], what: str, n: int = 1) -> list[str]:
     names = [value] if isinstance(value, str) else list(value)
     if len(names) != n or not all(isinstance(s, str) and s for s in names):
         raise OnnxExportError(f"ONNX export: {what} must be {n} non-empty string(s), "
@@ -45,9 +54,11 @@ def _names(value, what, n=1):
     return names
 
 
-def build_model_graph(g: GraphBuilder, model, x: str) -> str:
+def build_model_graph(g: GraphBuilder, model: Module, x: str) -> str:
     """Emit ``model`` (in evaluation mode) on the value ``x``; returns the output's name."""
-    was_training = model.training
+    # NOTE: Module sets ``training`` through object.__setattr__, unseen by the checker
+    # until nn/module.py declares it (the final pass); warn_unused_ignores then says so.
+    was_training = model.training  # type: ignore[attr-defined]
     model.eval()
     try:
         return g.emit(model, x)
@@ -69,7 +80,7 @@ def finish_output(g: GraphBuilder, value: str, name: str) -> str:
     return name
 
 
-def signature(model_proto) -> str:
+def signature(model_proto: ModelProto) -> str:
     """``'features[batch,4] -> label[batch], probabilities[batch,3]'``: a model's inputs and
     outputs with their shapes."""
     def one(v):
@@ -80,14 +91,16 @@ def signature(model_proto) -> str:
             + ", ".join(one(v) for v in g.output))
 
 
-def save_model(model_proto, path) -> None:
+def save_model(model_proto: ModelProto, path: StrPath) -> None:
     """Write a ModelProto to ``path`` atomically (a reader sees the old file or the new one)."""
     atomic_write(os.fspath(path), model_proto.SerializeToString())
 
 
-def export(model, path, example_input, *, opset: int = DEFAULT_OPSET,
-           dynamic_batch: bool = True, input_names=("input",), output_names=("output",),
-           doc_string: str = "", metadata: dict | None = None):
+def export(model: Module, path: StrPath, example_input: Tensor | npt.ArrayLike, *,
+           opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
+           input_names: str | Sequence[str] = ("input",),
+           output_names: str | Sequence[str] = ("output",), doc_string: str = "",
+           metadata: Mapping[str, object] | None = None) -> ModelProto:
     """Export a chainrule model to an ONNX file, as it computes in evaluation mode.
 
     Parameters

@@ -8,24 +8,36 @@ read the rank and shape of its input.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ChainruleError
+
+if TYPE_CHECKING:
+    from onnx import ModelProto, ValueInfoProto
+
+    from ..nn.module import Module
 
 #: Opsets an export may target: 13 (Softmax over one axis, Squeeze axes as input) up to
 #: the newest the installed ``onnx`` knows.
 MIN_OPSET = 13
 DEFAULT_OPSET = 17
 
-#: module class -> emitter ``fn(g, module, x) -> output name``
-EMITTERS: dict[type, object] = {}
+#: ``fn(g, module, x) -> output name``: adds the nodes of ``module`` applied to value ``x``
+Emitter: TypeAlias = "Callable[[GraphBuilder, Module, str], str]"
+#: module class -> its emitter
+EMITTERS: dict[type, Emitter] = {}
 
 
 class OnnxExportError(ChainruleError):
     """A model or argument that cannot be exported to ONNX (names the module or argument)."""
 
 
-def register(cls):
+def register(cls: type) -> Callable[[Emitter], Emitter]:
     """Decorator: ``fn(g, module, x) -> str`` emits the ONNX nodes of modules of class ``cls``.
 
     Parameters
@@ -46,13 +58,13 @@ def register(cls):
     ... def _scale(g, m, x):
     ...     return g.op("Mul", [x, g.const(np.asarray(m.factor), "factor")], "scale")
     """
-    def deco(fn):
+    def deco(fn: Emitter) -> Emitter:
         EMITTERS[cls] = fn
         return fn
     return deco
 
 
-def onnx_module():
+def onnx_module() -> ModuleType:
     """Import the ``onnx`` package, or raise ImportError saying how to install it."""
     try:
         import onnx
@@ -73,15 +85,15 @@ class GraphBuilder:
         float32 or float64: every floating constant is stored in it.
     """
 
-    def __init__(self, opset: int, dtype=np.float32):
+    def __init__(self, opset: int, dtype: npt.DTypeLike = np.float32) -> None:
         self.onnx = onnx_module()
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
         self.opset = int(opset)
         self.dtype = np.dtype(dtype)
-        self.nodes = []
-        self.initializers = []
+        self.nodes: list[Any] = []  # NodeProto
+        self.initializers: list[Any] = []  # TensorProto
         self.examples: dict[str, np.ndarray] = {}
         self.opset_imports: dict[str, int] = {}  # other domains (e.g. ai.onnx.ml) in use
         self._taken: set[str] = set()
@@ -105,7 +117,7 @@ class GraphBuilder:
         return name
 
     # ------------------------------------------------------------------ building
-    def const(self, array, base: str, dtype=None) -> str:
+    def const(self, array: npt.ArrayLike, base: str, dtype: npt.DTypeLike | None = None) -> str:
         """Add a constant (initializer) and return its name.
 
         Floating arrays are stored in the graph's dtype unless ``dtype`` says otherwise.
@@ -118,14 +130,16 @@ class GraphBuilder:
         if arr.dtype.kind in "UO":
             tensor = self.helper.make_tensor(
                 "", self.onnx.TensorProto.STRING, arr.shape,
-                [str(s).encode("utf-8") for s in arr.reshape(-1)])
+                [str(s).encode("utf-8") for s in arr.reshape(-1)])  # type: ignore[misc]
+            # (onnx's hints omit the bytes of a STRING tensor)
         else:
             tensor = self.numpy_helper.from_array(np.ascontiguousarray(arr))
         tensor.name = self.fresh(base)
         self.initializers.append(tensor)
         return tensor.name
 
-    def op(self, op_type: str, inputs, base: str | None = None, n_out: int = 1, **attrs):
+    def op(self, op_type: str, inputs: Iterable[str | None], base: str | None = None,
+           n_out: int = 1, **attrs: Any) -> Any:
         """Add a node; returns its output name (a list of names when ``n_out > 1``).
 
         ``None`` in ``inputs`` is an omitted optional input (written as ``''``); a
@@ -143,7 +157,7 @@ class GraphBuilder:
         self.nodes.append(node)
         return outs[0] if n_out == 1 else outs
 
-    def scalar(self, value, base: str = "c") -> str:
+    def scalar(self, value: float, base: str = "c") -> str:
         """A 0-d floating constant in the graph's dtype."""
         return self.const(np.asarray(value, dtype=self.dtype), base)
 
@@ -152,7 +166,7 @@ class GraphBuilder:
         """The example value that flows through ``name`` (known at module boundaries)."""
         return self.examples[name]
 
-    def emit(self, module, x: str, path: str = "") -> str:
+    def emit(self, module: Module, x: str, path: str = "") -> str:
         """Emit ``module`` applied to the value named ``x``; returns the output's name.
 
         ``path`` is the module's attribute name in its parent ('' for the root): names
@@ -184,7 +198,7 @@ class GraphBuilder:
             self.examples[out] = np.asarray(y.data if isinstance(y, Tensor) else y)
         return out
 
-    def child(self, module, name: str, x: str) -> str:
+    def child(self, module: Module, name: str, x: str) -> str:
         """Emit the child ``module`` (attribute ``name`` of the current one) on ``x``."""
         return self.emit(module, x, name)
 
@@ -203,7 +217,7 @@ class GraphBuilder:
         return any(name in node.output for node in self.nodes)
 
     # ------------------------------------------------------------------ the model
-    def value_info(self, name: str, array: np.ndarray, batch: str | None):
+    def value_info(self, name: str, array: npt.ArrayLike, batch: str | None) -> ValueInfoProto:
         """A typed value description from an example array.
 
         Axis 0 is named ``batch`` if given; ``batch='?'`` leaves every axis unnamed.
@@ -220,7 +234,8 @@ class GraphBuilder:
             shape[0] = batch
         return self.helper.make_tensor_value_info(name, elem, shape)
 
-    def model(self, inputs, outputs, doc: str = "", metadata: dict | None = None):
+    def model(self, inputs: Sequence[ValueInfoProto], outputs: Sequence[ValueInfoProto],
+              doc: str = "", metadata: Mapping[str, object] | None = None) -> ModelProto:
         """The checked ModelProto of this graph.
 
         Parameters

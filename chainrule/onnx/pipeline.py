@@ -8,9 +8,13 @@ regression graphs output ``prediction`` in the target's original units.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from .._types import StrPath
 from .export import (
     build_model_graph,
     check_opset,
@@ -18,6 +22,11 @@ from .export import (
     save_model,
 )
 from .graph import DEFAULT_OPSET, GraphBuilder, OnnxExportError
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
+    from ..nn.module import Module
 
 HEADS = ("softmax", "ovr", "binary", "regression")
 
@@ -83,11 +92,14 @@ def _head_outputs(g, head_name, z, labels, target_scaler, n_outputs):
     return {"label": label, "probabilities": proba}
 
 
-def export_pipeline(model, path, *, n_features: int | None = None, head: str,
-                    n_outputs: int = 1, classes=None, scaler=None, target_scaler=None,
-                    table: dict | None = None, opset: int = DEFAULT_OPSET,
-                    dtype=np.float32, input_name: str = "features", metadata: dict | None = None,
-                    doc_string: str = ""):
+def export_pipeline(model: Module, path: StrPath, *, n_features: int | None = None, head: str,
+                    n_outputs: int = 1, classes: Sequence[Any] | None = None,
+                    scaler: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+                    target_scaler: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+                    table: dict[str, Any] | None = None, opset: int = DEFAULT_OPSET,
+                    dtype: npt.DTypeLike = np.float32, input_name: str = "features",
+                    metadata: Mapping[str, object] | None = None,
+                    doc_string: str = "") -> ModelProto:
     """Export scaling + ``model`` + head as one ONNX graph from raw rows to predictions.
 
     Parameters
@@ -165,12 +177,16 @@ def export_pipeline(model, path, *, n_features: int | None = None, head: str,
     for name, value in outs.items():
         finish_output(g, value, name)
         if name == "label":
+            assert labels is not None  # a classifier's
             example = labels[:2] if labels.dtype != object else np.asarray(["a", "b"])
         elif name == "prediction" and n_outputs == 1:
             example = np.zeros(2, dtype=g.dtype)
         else:
-            example = np.zeros((2, len(labels) if name == "probabilities" else n_outputs),
-                               dtype=g.dtype)
+            columns = n_outputs
+            if name == "probabilities":
+                assert labels is not None  # a classifier's
+                columns = len(labels)
+            example = np.zeros((2, columns), dtype=g.dtype)
         out_infos.append(g.value_info(name, example, "batch"))
     props = {"head": head}
     if labels is not None:
@@ -183,7 +199,7 @@ def export_pipeline(model, path, *, n_features: int | None = None, head: str,
     return proto
 
 
-def export_run(run_dir, path, *, opset: int = DEFAULT_OPSET):
+def export_run(run_dir: StrPath, path: StrPath, *, opset: int = DEFAULT_OPSET) -> ModelProto:
     """Export a run of ``chainrule train`` (its model file) as one predictor graph.
 
     Parameters
@@ -228,7 +244,7 @@ def export_run(run_dir, path, *, opset: int = DEFAULT_OPSET):
         doc_string=f"chainrule run {run_dir}: raw feature rows to predictions")
 
 
-def find_table_state(meta: dict):
+def find_table_state(meta: Mapping[str, Any]) -> dict[str, Any] | None:
     """The TablePreprocessor state stored in a model file's metadata, or None."""
     from ..data._tabular_state import FORMAT
 

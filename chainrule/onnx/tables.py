@@ -18,10 +18,12 @@ result is cast to the network's dtype.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..data.dialect import MISSING_VALUES
-from .graph import OnnxExportError
+from .graph import GraphBuilder, OnnxExportError
 
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 2  # LabelEncoder with keys_strings / values_int64s / default_int64
@@ -75,7 +77,8 @@ def _numbers_matrix(g, x, cols):
                 axis=1)
 
 
-def table_graph(g, state: dict, input_name: str = "features"):
+def table_graph(g: GraphBuilder, state: dict[str, Any], input_name: str = "features"
+                ) -> tuple[list[tuple[str, np.ndarray]], str]:
     """Add the preprocessing of ``state`` (``TablePreprocessor.state_dict()``) to ``g``.
 
     A table of numbers and booleans only takes one input ``input_name`` of shape

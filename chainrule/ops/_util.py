@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from types import ModuleType
+from typing import Any, TypeAlias
 
 import numpy as np
 
+from ..backend import Array
+
+#: ``backward(g, needs)``: one gradient per array input, ``None`` where ``needs`` (one flag
+#: per input) says that none is wanted.
+Backward: TypeAlias = Callable[[Array, tuple[bool, ...]], tuple["Array | None", ...]]
+#: What every op returns: its forward result and its backward.
+OpResult: TypeAlias = tuple[Array, Backward]
+#: An ``axis=`` argument: one axis, several, or ``None`` for all of them.
+Axis: TypeAlias = int | tuple[int, ...] | None
+#: An array's shape.
+Shape: TypeAlias = tuple[int, ...]
+
 _ndarray = np.ndarray
-_add_reduce = np.add.reduce
-_max_reduce = np.maximum.reduce
+_add_reduce: Callable[..., Array] = np.add.reduce
+_max_reduce: Callable[..., Array] = np.maximum.reduce
 
 
-def unbroadcast(g, shape):
+def unbroadcast(g: Array, shape: Shape) -> Array:
     """Sum ``g`` back to ``shape``, undoing NumPy broadcasting.
 
     A forward op that broadcast an operand of ``shape`` to ``g.shape`` used each
@@ -27,7 +43,7 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def fast_sum(a, axis=None, keepdims=False):
+def fast_sum(a: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """``a.sum(axis, keepdims=keepdims)``, bitwise; on NumPy without the method's Python
     wrapper (``ndarray.sum`` calls ``np.add.reduce`` through two Python frames, about
     1 us that a small network pays at every op)."""
@@ -36,14 +52,14 @@ def fast_sum(a, axis=None, keepdims=False):
     return a.sum(axis=axis, keepdims=keepdims)
 
 
-def fast_max(a, axis=None, keepdims=False):
+def fast_max(a: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """``a.max(axis, keepdims=keepdims)``, bitwise, as :func:`fast_sum` for the maximum."""
     if a.__class__ is _ndarray:
         return _max_reduce(a, axis, keepdims=keepdims)
     return a.max(axis=axis, keepdims=keepdims)
 
 
-def writeable(g):
+def writeable(g: Array) -> bool:
     """True when a backward may overwrite its incoming gradient ``g``.
 
     The engine hands a gradient that other consumers share as a read-only view;
@@ -55,21 +71,20 @@ def writeable(g):
         return False
 
 
-def normalize_axis(axis, ndim):
+def normalize_axis(axis: Axis | list[int], ndim: int) -> tuple[int, ...]:
     """``axis`` as a tuple of non-negative ints (``None`` means every axis)."""
     if axis is None:
         return tuple(range(ndim))
-    if not isinstance(axis, (tuple, list)):
-        axis = (axis,)
+    axes: Sequence[int] = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
-    for a in axis:
+    for a in axes:
         if not -ndim <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for an array of {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(out)
 
 
-def expand_reduced(g, shape, axis, keepdims):
+def expand_reduced(g: Array, shape: Shape, axis: Axis, keepdims: bool) -> Array:
     """Reshape the gradient of a reduction so it broadcasts against the input."""
     if keepdims or g.ndim == len(shape):
         return g
@@ -78,21 +93,21 @@ def expand_reduced(g, shape, axis, keepdims):
     return g.reshape(kept)
 
 
-def check_reduction(reduction, op):
+def check_reduction(reduction: str, op: str) -> None:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(
             f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
         )
 
 
-def errstate(xp, **kwargs):
+def errstate(xp: ModuleType, **kwargs: Any) -> AbstractContextManager[Any]:
     """``numpy.errstate(**kwargs)`` for NumPy arrays; nothing for CuPy, which never warns."""
     fn = getattr(xp, "errstate", None)
     return fn(**kwargs) if fn is not None else contextlib.nullcontext()
-_ZEROS = {}  # (array type, shape, dtype) -> read-only zeros
+_ZEROS: dict[tuple[type, Shape, Any], Array] = {}  # (array type, shape, dtype) -> read-only zeros
 
 
-def _zeros(a):
+def _zeros(a: Array) -> Array:
     from ..backend import array_module
 
     if len(_ZEROS) >= 64:  # many batch shapes: start again
@@ -106,7 +121,7 @@ def _zeros(a):
     return z
 
 
-def zeros_like_shared(a):
+def zeros_like_shared(a: Array) -> Array:
     """A read-only array of zeros of ``a``'s shape and dtype, shared between calls.
 
     ``xp.maximum(a, zeros_like_shared(a))`` gives bitwise the same result as

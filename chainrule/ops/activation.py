@@ -9,16 +9,16 @@ from __future__ import annotations
 import math
 
 from .. import kernels
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..kernels import on_gpu
-from ._util import writeable, zeros_like_shared
+from ._util import OpResult, writeable, zeros_like_shared
 
 # NOTE: from this size on, the max against a zeros array is faster than against 0,
 # call included; below it the scalar costs less (bitwise the same result either way).
 _ZEROS_FROM = 4096
 
 
-def tanh(a):
+def tanh(a: Array) -> OpResult:
     xp = array_module(a)
     out = xp.tanh(a)
 
@@ -30,7 +30,7 @@ def tanh(a):
     return out, backward
 
 
-def stable_sigmoid(a):
+def stable_sigmoid(a: Array) -> Array:
     """1 / (1 + exp(-a)) without overflow for any finite ``a``."""
     xp = array_module(a)
     # NOTE: exp(-|a|) is at most 1, so neither branch can overflow.
@@ -38,7 +38,7 @@ def stable_sigmoid(a):
     return xp.where(a >= 0, 1, e) / (1 + e)
 
 
-def sigmoid(a):
+def sigmoid(a: Array) -> OpResult:
     out = stable_sigmoid(a)
 
     def backward(g, needs):
@@ -49,7 +49,7 @@ def sigmoid(a):
     return out, backward
 
 
-def relu(a):
+def relu(a: Array) -> OpResult:
     xp = array_module(a)
     out = xp.maximum(a, zeros_like_shared(a) if a.size >= _ZEROS_FROM else 0)
 
@@ -64,7 +64,7 @@ def relu(a):
     return out, backward
 
 
-def leaky_relu(a, negative_slope=0.01):
+def leaky_relu(a: Array, negative_slope: float = 0.01) -> OpResult:
     xp = array_module(a)
     positive = a > 0
     out = xp.where(positive, a, a * negative_slope)
@@ -75,7 +75,7 @@ def leaky_relu(a, negative_slope=0.01):
     return out, backward
 
 
-def elu(a, alpha=1.0):
+def elu(a: Array, alpha: float = 1.0) -> OpResult:
     xp = array_module(a)
     positive = a > 0
     out = xp.where(positive, a, alpha * xp.expm1(xp.minimum(a, 0)))
@@ -91,7 +91,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def erf(x):
+def erf(x: Array) -> Array:
     """Error function, Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
 
     NumPy has no ``erf``; this rational approximation is exact to float32
@@ -106,7 +106,7 @@ def erf(x):
     return s * (1.0 - poly * xp.exp(-z * z))
 
 
-def gelu(a, approximate="none"):
+def gelu(a: Array, approximate: str = "none") -> OpResult:
     """x * Phi(x); ``approximate='tanh'`` uses the tanh formula of Hendrycks & Gimpel."""
     xp = array_module(a)
     if approximate == "tanh":
@@ -114,11 +114,11 @@ def gelu(a, approximate="none"):
         th = xp.tanh(inner)
         out = 0.5 * a * (1 + th)
 
-        def backward(g, needs):
+        def backward_tanh(g, needs):
             dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
             return (g * (0.5 * (1 + th) + 0.5 * a * (1 - th * th) * dinner),)
 
-        return out, backward
+        return out, backward_tanh
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     cdf = (0.5 * (1 + erf(a * (1 / math.sqrt(2))))).astype(a.dtype, copy=False)

@@ -7,11 +7,11 @@ Operands may broadcast; :func:`unbroadcast` sums their gradients back.
 
 from __future__ import annotations
 
-from ..backend import array_module
-from ._util import unbroadcast
+from ..backend import Array, array_module
+from ._util import OpResult, unbroadcast
 
 
-def add(a, b):
+def add(a: Array, b: Array) -> OpResult:
     out = a + b
 
     def backward(g, needs):
@@ -23,7 +23,7 @@ def add(a, b):
     return out, backward
 
 
-def sub(a, b):
+def sub(a: Array, b: Array) -> OpResult:
     out = a - b
 
     def backward(g, needs):
@@ -35,7 +35,7 @@ def sub(a, b):
     return out, backward
 
 
-def mul(a, b):
+def mul(a: Array, b: Array) -> OpResult:
     out = a * b
 
     def backward(g, needs):
@@ -47,7 +47,7 @@ def mul(a, b):
     return out, backward
 
 
-def div(a, b):
+def div(a: Array, b: Array) -> OpResult:
     out = a / b
 
     def backward(g, needs):
@@ -60,7 +60,7 @@ def div(a, b):
     return out, backward
 
 
-def pow(a, b):  # noqa: A001 - the op's name is the operator's name
+def pow(a: Array, b: Array) -> OpResult:  # noqa: A001 - the op's name is the operator's name
     xp = array_module(a, b)
     out = a**b
 
@@ -76,14 +76,14 @@ def pow(a, b):  # noqa: A001 - the op's name is the operator's name
     return out, backward
 
 
-def neg(a):
+def neg(a: Array) -> OpResult:
     def backward(g, needs):
         return (-g,)
 
     return -a, backward
 
 
-def abs(a):  # noqa: A001
+def abs(a: Array) -> OpResult:  # noqa: A001
     xp = array_module(a)
 
     def backward(g, needs):
@@ -93,7 +93,7 @@ def abs(a):  # noqa: A001
     return xp.abs(a), backward
 
 
-def maximum(a, b):
+def maximum(a: Array, b: Array) -> OpResult:
     xp = array_module(a, b)
     out = xp.maximum(a, b)
 
@@ -109,7 +109,7 @@ def maximum(a, b):
     return out, backward
 
 
-def minimum(a, b):
+def minimum(a: Array, b: Array) -> OpResult:
     xp = array_module(a, b)
     out = xp.minimum(a, b)
 
@@ -124,7 +124,7 @@ def minimum(a, b):
     return out, backward
 
 
-def where(a, b, cond):
+def where(a: Array, b: Array, cond: Array) -> OpResult:
     """``a`` where the boolean array ``cond`` holds, else ``b`` (``cond`` is not differentiated)."""
     xp = array_module(a, b)
     out = xp.where(cond, a, b)
@@ -139,7 +139,7 @@ def where(a, b, cond):
     return out, backward
 
 
-def clip(a, lo=None, hi=None):
+def clip(a: Array, lo: float | None = None, hi: float | None = None) -> OpResult:
     xp = array_module(a)
     out = xp.clip(a, lo, hi)
 

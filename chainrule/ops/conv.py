@@ -24,8 +24,10 @@ needs no columns at all (the input is its own column buffer).
 
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import Array, array_module
+from ._util import OpResult
 from .window import (
+    IntOrTuple,
     as_2d,
     col2im,
     ntuple,
@@ -40,7 +42,8 @@ from .window import (
 COLUMN_BUFFER_LIMIT = 64 * 2**20
 
 
-def _im2col(x, kernel, stride, dilation, out_hw, groups):
+def _im2col(x: Array, kernel: tuple[int, ...], stride: tuple[int, ...],
+            dilation: tuple[int, ...], out_hw: tuple[int, ...], groups: int) -> Array:
     """Column buffer (N, G, K, P) of the padded ``x`` (N, C, H, W)."""
     xp = array_module(x)
     n, c = x.shape[:2]
@@ -53,7 +56,7 @@ def _im2col(x, kernel, stride, dilation, out_hw, groups):
     return cols.reshape(n, groups, c // groups * kh * kw, oh * ow)
 
 
-def _check(x, weight, bias, groups, op):
+def _check(x: Array, weight: Array, bias: Array | None, groups: int, op: str) -> None:
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"{op}: input and weight must have 4 dimensions, got input "
                          f"{x.shape} and weight {weight.shape}")
@@ -70,7 +73,8 @@ def _check(x, weight, bias, groups, op):
         raise ValueError(f"{op}: bias of shape {bias.shape} does not match {o} output channels")
 
 
-def _conv(x, weight, bias, stride, padding, dilation, groups, op):
+def _conv(x: Array, weight: Array, bias: Array | None, stride: IntOrTuple,
+          padding: IntOrTuple | str, dilation: IntOrTuple, groups: int, op: str) -> OpResult:
     """conv2d on 4-D arrays: ``(out, backward)``; shared by conv1d."""
     _check(x, weight, bias, groups, op)
     kernel = tuple(weight.shape[2:])
@@ -132,7 +136,9 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, op):
     return out, backward
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTuple = 1,
+           padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1
+           ) -> OpResult:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, kH, kW).
 
     ``stride``, ``dilation``: an int or a pair; ``padding``: an int, a pair,
@@ -142,7 +148,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(x, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTuple = 1,
+           padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1
+           ) -> OpResult:
     """1-D cross-correlation of ``x`` (N, C, L) with ``weight`` (O, C / groups, k).
 
     Runs as :func:`conv2d` on (N, C, 1, L); arguments as there, with single ints.

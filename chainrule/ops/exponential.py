@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import Array, array_module
+from ._util import OpResult
 
 
-def exp(a):
+def exp(a: Array) -> OpResult:
     out = array_module(a).exp(a)
 
     def backward(g, needs):
@@ -14,7 +15,7 @@ def exp(a):
     return out, backward
 
 
-def log(a):
+def log(a: Array) -> OpResult:
     out = array_module(a).log(a)
 
     def backward(g, needs):
@@ -23,7 +24,7 @@ def log(a):
     return out, backward
 
 
-def sqrt(a):
+def sqrt(a: Array) -> OpResult:
     out = array_module(a).sqrt(a)
 
     def backward(g, needs):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import _blas
-from ..backend import array_module, fit_threads
-from ._util import fast_sum, unbroadcast, writeable, zeros_like_shared
+from ..backend import Array, array_module, fit_threads
+from ._util import OpResult, fast_sum, unbroadcast, writeable, zeros_like_shared
 
 
-def _threads(work):
+def _threads(work: int) -> None:
     """BLAS threads for a product of ``work`` multiply-adds (see chainrule/_blas.py).
 
     A small product on one thread already (the common case of a small network) costs
@@ -17,7 +19,7 @@ def _threads(work):
         fit_threads(work)
 
 
-def _check_matmul(a, b, op):
+def _check_matmul(a: Array, b: Array, op: str) -> None:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{op}: operands must have at least 1 dimension, got shapes "
                          f"{a.shape} and {b.shape}")
@@ -28,7 +30,7 @@ def _check_matmul(a, b, op):
                          f"({k_a} != {k_b})")
 
 
-def matmul(a, b):
+def matmul(a: Array, b: Array) -> OpResult:
     _check_matmul(a, b, "matmul")
     work = a.size * (b.shape[-1] if b.ndim > 1 else 1)  # multiply-adds of each product
     _threads(work)
@@ -54,7 +56,7 @@ def matmul(a, b):
     return out, backward
 
 
-def _linear_forward(x, w, b):
+def _linear_forward(x: Array, w: Array, b: Array | None) -> Array:
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{w.shape} (expected input (..., {w.shape[-1]}))")
@@ -70,7 +72,8 @@ def _linear_forward(x, w, b):
     return out
 
 
-def _linear_grads(x, w, b, g, needs):
+def _linear_grads(x: Array, w: Array, b: Array | None, g: Array, needs: Sequence[bool]
+                  ) -> tuple[Array | None, Array | None, Array | None]:
     """dL/dx = g w, dL/dw = g^T x, dL/db = sum of g over the batch."""
     gx = gw = gb = None
     work = x.size * w.shape[0]
@@ -93,7 +96,7 @@ def _linear_grads(x, w, b, g, needs):
     return gx, gw, gb
 
 
-def linear(x, w, b=None):
+def linear(x: Array, w: Array, b: Array | None = None) -> OpResult:
     """y = x @ w.T + b with ``w`` of shape (out_features, in_features), as in PyTorch.
 
     One GEMM for the output, one for each gradient; the bias gradient is a sum.
@@ -106,7 +109,7 @@ def linear(x, w, b=None):
     return out, backward
 
 
-def linear_relu(x, w, b=None):
+def linear_relu(x: Array, w: Array, b: Array | None = None) -> OpResult:
     """relu(x @ w.T + b), fused: the ReLU runs in place on the product it owns.
 
     The pre-activation is never visible outside this op, so it can be

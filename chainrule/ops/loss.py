@@ -10,21 +10,25 @@ remark scikit-learn makes above its output deltas.
 from __future__ import annotations
 
 import functools
+from types import ModuleType
+
+import numpy.typing as npt
 
 from .. import kernels
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..kernels import on_gpu
-from ._util import check_reduction, errstate, fast_max, fast_sum
+from ._util import OpResult, check_reduction, errstate, fast_max, fast_sum
 from .activation import stable_sigmoid
 from .softmax import log_softmax_array
 
 
-def _check_same_shape(x, t, op):
+def _check_same_shape(x: Array, t: Array, op: str) -> None:
     if x.shape != t.shape:
         raise ValueError(f"{op}: input shape {x.shape} and target shape {t.shape} differ")
 
 
-def _reduce(per_sample, reduction, denom=None):
+def _reduce(per_sample: Array, reduction: str, denom: float | None = None
+            ) -> tuple[Array, float | None]:
     """Reduce the per-element losses; return the value and d(value)/d(per_sample) scale."""
     if reduction == "none":
         return per_sample, None
@@ -35,12 +39,13 @@ def _reduce(per_sample, reduction, denom=None):
     return total / n, 1.0 / n
 
 
-def _upstream(g, scale, dtype):
+def _upstream(g: Array, scale: float | None, dtype: npt.DTypeLike) -> Array:
     """The incoming gradient of the loss, per element."""
     return g if scale is None else (g * scale).astype(dtype, copy=False)
 
 
-def _elementwise_loss(per_elem, dper, reduction, x_dtype):
+def _elementwise_loss(per_elem: Array, dper: Array, reduction: str, x_dtype: npt.DTypeLike
+                      ) -> OpResult:
     """Wrap a per-element loss with derivative ``dper`` w.r.t. the input."""
     out, scale = _reduce(per_elem, reduction)
 
@@ -51,7 +56,7 @@ def _elementwise_loss(per_elem, dper, reduction, x_dtype):
     return out, backward
 
 
-def mse_loss(x, t, reduction="mean", half=False):
+def mse_loss(x: Array, t: Array, reduction: str = "mean", half: bool = False) -> OpResult:
     """(x - t)**2, or E = 1/2 (x - t)**2 with ``half=True`` (gradient x - t)."""
     check_reduction(reduction, "mse_loss")
     _check_same_shape(x, t, "mse_loss")
@@ -60,7 +65,7 @@ def mse_loss(x, t, reduction="mean", half=False):
     return _elementwise_loss(c * d * d, (2 * c) * d, reduction, x.dtype)
 
 
-def l1_loss(x, t, reduction="mean"):
+def l1_loss(x: Array, t: Array, reduction: str = "mean") -> OpResult:
     check_reduction(reduction, "l1_loss")
     _check_same_shape(x, t, "l1_loss")
     xp = array_module(x, t)
@@ -68,7 +73,7 @@ def l1_loss(x, t, reduction="mean"):
     return _elementwise_loss(xp.abs(d), xp.sign(d), reduction, x.dtype)
 
 
-def huber_loss(x, t, reduction="mean", delta=1.0):
+def huber_loss(x: Array, t: Array, reduction: str = "mean", delta: float = 1.0) -> OpResult:
     """Quadratic within ``delta`` of the target, linear beyond (PyTorch's HuberLoss)."""
     check_reduction(reduction, "huber_loss")
     _check_same_shape(x, t, "huber_loss")
@@ -81,7 +86,9 @@ def huber_loss(x, t, reduction="mean", delta=1.0):
     return _elementwise_loss(per, xp.clip(d, -delta, delta), reduction, x.dtype)
 
 
-def binary_cross_entropy_with_logits(x, t, reduction="mean", weight=None, pos_weight=None):
+def binary_cross_entropy_with_logits(x: Array, t: Array, reduction: str = "mean",
+                                     weight: Array | None = None,
+                                     pos_weight: Array | float | None = None) -> OpResult:
     """Sigmoid + binary cross-entropy from logits ``x``, stable for any finite ``x``.
 
     loss = (1 - t) x + (1 + (pw - 1) t) * softplus(-x), with
@@ -113,7 +120,8 @@ def binary_cross_entropy_with_logits(x, t, reduction="mean", weight=None, pos_we
     return out, backward
 
 
-def binary_cross_entropy(p, t, reduction="mean", weight=None):
+def binary_cross_entropy(p: Array, t: Array, reduction: str = "mean",
+                         weight: Array | None = None) -> OpResult:
     """Binary cross-entropy of probabilities ``p``; logs are clamped at -100 as in PyTorch."""
     check_reduction(reduction, "binary_cross_entropy")
     _check_same_shape(p, t, "binary_cross_entropy")
@@ -139,7 +147,7 @@ def binary_cross_entropy(p, t, reduction="mean", weight=None):
     return out, backward
 
 
-def _check_class_target(z, t, op):
+def _check_class_target(z: Array, t: Array, op: str) -> ModuleType:
     xp = array_module(z)
     if z.ndim != 2:
         raise ValueError(f"{op}: input must have shape (batch, classes), got {z.shape}")
@@ -157,7 +165,8 @@ def _check_class_target(z, t, op):
     return xp
 
 
-def _target_weights(z, t, weight, label_smoothing):
+def _target_weights(z: Array, t: Array, weight: Array | None, label_smoothing: float
+                    ) -> tuple[Array, float]:
     """Q with loss_i = -sum_c Q_ic log p_ic, and the 'mean' denominator, as PyTorch defines them."""
     xp = array_module(z)
     n, c = z.shape
@@ -177,7 +186,8 @@ def _target_weights(z, t, weight, label_smoothing):
     return (q if weight is None else q * weight), n
 
 
-def cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
+def cross_entropy(z: Array, t: Array, reduction: str = "mean", weight: Array | None = None,
+                  label_smoothing: float = 0.0) -> OpResult:
     """Softmax + cross-entropy from logits ``z`` of shape (N, C).
 
     ``t`` holds class indices of shape (N,) or probabilities of shape (N, C).
@@ -216,7 +226,7 @@ def cross_entropy(z, t, reduction="mean", weight=None, label_smoothing=0.0):
 
 
 @functools.lru_cache(maxsize=32)
-def _row_starts(xp, n, c):
+def _row_starts(xp: ModuleType, n: int, c: int) -> Array:
     """0, c, 2c, ...: where each row of an (n, c) array starts when flattened.
 
     Cached, so callers must never write into it.
@@ -224,7 +234,7 @@ def _row_starts(xp, n, c):
     return xp.arange(0, n * c, c)
 
 
-def _cross_entropy_indices(z, t, reduction):
+def _cross_entropy_indices(z: Array, t: Array, reduction: str) -> OpResult:
     """The common case (class indices, no weights), derived step by step.
 
     With m the row max, e = exp(z - m), s = sum(e): log p_t = (z_t - m) - log s, and
@@ -251,7 +261,8 @@ def _cross_entropy_indices(z, t, reduction):
     return out, backward
 
 
-def nll_loss(logp, t, reduction="mean", weight=None):
+def nll_loss(logp: Array, t: Array, reduction: str = "mean", weight: Array | None = None
+             ) -> OpResult:
     """Negative log-likelihood of log-probabilities ``logp`` (N, C) at class indices ``t``."""
     op = "nll_loss"
     check_reduction(reduction, op)

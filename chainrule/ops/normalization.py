@@ -8,10 +8,13 @@ closed form  (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / sqrt(var + ep
 
 from __future__ import annotations
 
-from ..backend import array_module
+from types import ModuleType
+
+from ..backend import Array, array_module
+from ._util import Backward, OpResult
 
 
-def _mean(xp, a, axes):
+def _mean(xp: ModuleType, a: Array, axes: tuple[int, ...]) -> Array:
     """Mean over ``axes``, kept as size-1 axes.
 
     The per-channel reductions of batch norm over (N, C, L) or (N, C, H, W) run as one
@@ -25,7 +28,8 @@ def _mean(xp, a, axes):
     return a.mean(axis=axes, keepdims=True)
 
 
-def _normalize(x, w, b, axes, eps):
+def _normalize(x: Array, w: Array | None, b: Array | None, axes: tuple[int, ...], eps: float
+               ) -> tuple[Array, Backward, Array, Array]:
     xp = array_module(x)
     mu = _mean(xp, x, axes)
     d = x - mu
@@ -54,7 +58,7 @@ def _normalize(x, w, b, axes, eps):
     return out, backward, mu, var
 
 
-def _param_axes(ndim, w):
+def _param_axes(ndim: int, w: Array | None) -> tuple[int, ...] | None:
     """Axes over which an affine parameter of shape ``w.shape`` was broadcast."""
     if w is None:
         return None
@@ -62,14 +66,16 @@ def _param_axes(ndim, w):
     return tuple(range(lead)) + tuple(i + lead for i, n in enumerate(w.shape) if n == 1)
 
 
-def layer_norm(x, weight=None, bias=None, normalized_ndim=1, eps=1e-5):
+def layer_norm(x: Array, weight: Array | None = None, bias: Array | None = None,
+               normalized_ndim: int = 1, eps: float = 1e-5) -> OpResult:
     """Normalise over the last ``normalized_ndim`` axes of ``x``."""
     axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
     out, backward, _, _ = _normalize(x, weight, bias, axes, eps)
     return out, backward
 
 
-def batch_norm_train(x, weight=None, bias=None, eps=1e-5):
+def batch_norm_train(x: Array, weight: Array | None = None, bias: Array | None = None,
+                     eps: float = 1e-5) -> tuple[Array, Backward, Array, Array]:
     """Normalise ``x`` of shape (N, C) or (N, C, L) with the batch's own statistics.
 
     Returns ``(out, backward, mean, biased_var)`` so the caller can update running

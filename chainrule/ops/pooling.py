@@ -9,11 +9,29 @@ the batch or the pixels, no copy of the windows.
 
 from __future__ import annotations
 
-from ..backend import array_module
-from .window import as_2d, ntuple, offset_slices, output_size, pad_spatial, unpad_spatial
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy.typing as npt
+
+from ..backend import Array, array_module
+from ._util import OpResult
+from .window import (
+    IntOrTuple,
+    Pairs,
+    as_2d,
+    ntuple,
+    offset_slices,
+    output_size,
+    pad_spatial,
+    unpad_spatial,
+)
 
 
-def _geometry(x, kernel_size, stride, padding, op):
+def _geometry(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None,
+              padding: IntOrTuple, op: str
+              ) -> tuple[tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
     kernel = ntuple(kernel_size, 2, "kernel_size", op)
     stride = kernel if stride is None else ntuple(stride, 2, "stride", op)
     pad = ntuple(padding, 2, "padding", op, minimum=0)
@@ -24,12 +42,13 @@ def _geometry(x, kernel_size, stride, padding, op):
     return kernel, stride, pairs, out_hw
 
 
-def _check_4d(x, op):
+def _check_4d(x: Array, op: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: input must have shape (N, C, H, W), got {x.shape}")
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
+def max_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
+               padding: IntOrTuple = 0) -> OpResult:
     """Maximum over each window of ``x`` (N, C, H, W); padding counts as -inf.
 
     ``stride`` defaults to ``kernel_size``. The gradient goes to the arg-max of
@@ -39,7 +58,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return _max_pool(x, kernel_size, stride, padding, "max_pool2d")
 
 
-def _max_pool(x, kernel_size, stride, padding, op):
+def _max_pool(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None,
+              padding: IntOrTuple, op: str) -> OpResult:
     xp = array_module(x)
     kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
     xpad = pad_spatial(x, pairs, value=-xp.inf)
@@ -69,7 +89,8 @@ def _max_pool(x, kernel_size, stride, padding, op):
     return out, backward
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
+               padding: IntOrTuple = 0, count_include_pad: bool = True) -> OpResult:
     """Mean over each window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``.
 
     Padding is zeros; ``count_include_pad=False`` divides by the number of real
@@ -79,11 +100,13 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     return _avg_pool(x, kernel_size, stride, padding, count_include_pad, "avg_pool2d")
 
 
-def _avg_pool(x, kernel_size, stride, padding, count_include_pad, op):
+def _avg_pool(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None,
+              padding: IntOrTuple, count_include_pad: bool, op: str) -> OpResult:
     xp = array_module(x)
     kernel, stride, pairs, out_hw = _geometry(x, kernel_size, stride, padding, op)
     xpad = pad_spatial(x, pairs)
     offsets = offset_slices(kernel, stride, (1, 1), out_hw)
+    div: float | Array
     if count_include_pad or not any(a for a, _ in pairs):
         div = float(kernel[0] * kernel[1])
     else:  # the number of real elements in each window
@@ -104,7 +127,8 @@ def _avg_pool(x, kernel_size, stride, padding, count_include_pad, op):
     return out, backward
 
 
-def _one_d(fn2d, x, kernel_size, stride, padding, op, *extra):
+def _one_d(fn2d: Callable[..., OpResult], x: Array, kernel_size: IntOrTuple,
+           stride: IntOrTuple | None, padding: IntOrTuple, op: str, *extra: Any) -> OpResult:
     """Run a 2-D pool on (N, C, 1, L) with a (1, k) kernel."""
     x2 = as_2d(x, op, 3)
     k = ntuple(kernel_size, 1, "kernel_size", op)[0]
@@ -118,17 +142,19 @@ def _one_d(fn2d, x, kernel_size, stride, padding, op, *extra):
     return out[:, :, 0, :], backward
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0):
+def max_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
+               padding: IntOrTuple = 0) -> OpResult:
     """Maximum over each window of ``x`` (N, C, L); see :func:`max_pool2d`."""
     return _one_d(_max_pool, x, kernel_size, stride, padding, "max_pool1d")
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
+               padding: IntOrTuple = 0, count_include_pad: bool = True) -> OpResult:
     """Mean over each window of ``x`` (N, C, L); see :func:`avg_pool2d`."""
     return _one_d(_avg_pool, x, kernel_size, stride, padding, "avg_pool1d", count_include_pad)
 
 
-def _pool_matrix(xp, n_in, n_out, dtype):
+def _pool_matrix(xp: ModuleType, n_in: int, n_out: int, dtype: npt.DTypeLike) -> Array:
     """(n_out, n_in) averaging matrix of adaptive pooling: bin i covers
     [floor(i n_in / n_out), ceil((i + 1) n_in / n_out)), as in PyTorch."""
     i = xp.arange(n_out)
@@ -139,7 +165,7 @@ def _pool_matrix(xp, n_in, n_out, dtype):
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: Array, output_size: IntOrTuple) -> OpResult:
     """Average ``x`` (N, C, H, W) over an ``output_size`` grid of near-equal bins.
 
     ``output_size=1`` is global average pooling. The pooling is linear and
@@ -153,12 +179,12 @@ def adaptive_avg_pool2d(x, output_size):
     if (oh, ow) == (1, 1):
         out = x.mean(axis=(2, 3), keepdims=True)
 
-        def backward(g, needs):
+        def backward_global(g, needs):
             gx = xp.empty(x.shape, dtype=g.dtype)
             gx[...] = g / (h * w)
             return (gx,)
 
-        return out, backward
+        return out, backward_global
     ah = _pool_matrix(xp, h, oh, x.dtype)
     aw = _pool_matrix(xp, w, ow, x.dtype)
     out = xp.matmul(xp.matmul(ah, x), aw.T)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
+import numpy as np
+
+from ..backend import Array, array_module
+from ._util import OpResult
 
 
-def dropout(a, p, generator):
+def dropout(a: Array, p: float, generator: np.random.Generator) -> OpResult:
     """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p).
 
     ``generator`` is a ``numpy.random.Generator``; the mask is drawn on the host

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
-from ._util import expand_reduced, normalize_axis
+from collections.abc import Callable
+
+from ..backend import Array, array_module
+from ._util import Axis, OpResult, Shape, expand_reduced, normalize_axis
 
 
-def _count(shape, axis):
+def _count(shape: Shape, axis: Axis) -> int:
     n = 1
     for a in normalize_axis(axis, len(shape)):
         n *= shape[a]
     return n
 
 
-def sum(a, axis=None, keepdims=False):  # noqa: A001
+def sum(a: Array, axis: Axis = None, keepdims: bool = False) -> OpResult:  # noqa: A001
     xp = array_module(a)
     out = a.sum(axis=axis, keepdims=keepdims)
 
@@ -23,7 +25,7 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001
     return out, backward
 
 
-def mean(a, axis=None, keepdims=False):
+def mean(a: Array, axis: Axis = None, keepdims: bool = False) -> OpResult:
     xp = array_module(a)
     out = a.mean(axis=axis, keepdims=keepdims)
     n = _count(a.shape, axis)
@@ -35,13 +37,13 @@ def mean(a, axis=None, keepdims=False):
     return out, backward
 
 
-def _drop_axes(x, axis, ndim):
+def _drop_axes(x: Array, axis: Axis, ndim: int) -> Array:
     """Reshape a keepdims=True reduction result to its keepdims=False shape."""
     axes = normalize_axis(axis, ndim)
     return x.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
 
-def _extremum(a, axis, keepdims, pick):
+def _extremum(a: Array, axis: Axis, keepdims: bool, pick: Callable[..., Array]) -> OpResult:
     out_k = pick(a, axis=axis, keepdims=True)
 
     def backward(g, needs):
@@ -53,17 +55,17 @@ def _extremum(a, axis, keepdims, pick):
     return (out_k if keepdims else _drop_axes(out_k, axis, a.ndim)), backward
 
 
-def max(a, axis=None, keepdims=False):  # noqa: A001
+def max(a: Array, axis: Axis = None, keepdims: bool = False) -> OpResult:  # noqa: A001
     xp = array_module(a)
     return _extremum(a, axis, keepdims, xp.max)
 
 
-def min(a, axis=None, keepdims=False):  # noqa: A001
+def min(a: Array, axis: Axis = None, keepdims: bool = False) -> OpResult:  # noqa: A001
     xp = array_module(a)
     return _extremum(a, axis, keepdims, xp.min)
 
 
-def var(a, axis=None, keepdims=False, correction=1):
+def var(a: Array, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> OpResult:
     """Variance with ``correction`` (1: unbiased, as ``torch.var``; 0: population)."""
     mu = a.mean(axis=axis, keepdims=True)
     d = a - mu
@@ -77,7 +79,7 @@ def var(a, axis=None, keepdims=False, correction=1):
     return out, backward
 
 
-def logsumexp(a, axis=None, keepdims=False):
+def logsumexp(a: Array, axis: Axis = None, keepdims: bool = False) -> OpResult:
     """log(sum(exp(a))), computed as m + log(sum(exp(a - m))) with m the max."""
     xp = array_module(a)
     m = a.max(axis=axis, keepdims=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
-from ._util import unbroadcast
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from ..backend import Array, array_module
+from ._util import OpResult, Shape, unbroadcast
 
 
-def reshape(a, shape):
+def reshape(a: Array, shape: Shape) -> OpResult:
     out = a.reshape(shape)
 
     def backward(g, needs):
@@ -15,7 +19,7 @@ def reshape(a, shape):
     return out, backward
 
 
-def transpose(a, axes=None):
+def transpose(a: Array, axes: Sequence[int] | None = None) -> OpResult:
     xp = array_module(a)
     out = a.transpose(axes)
 
@@ -27,7 +31,7 @@ def transpose(a, axes=None):
     return out, backward
 
 
-def broadcast_to(a, shape):
+def broadcast_to(a: Array, shape: Shape) -> OpResult:
     xp = array_module(a)
     out = xp.broadcast_to(a, shape)
 
@@ -37,19 +41,19 @@ def broadcast_to(a, shape):
     return out, backward
 
 
-def _is_basic(index):
+def _is_basic(index: Any) -> bool:
     """True when ``index`` uses only ints, slices, None and Ellipsis (no repeats possible)."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
 
 
-def _has_only_bool_arrays(index, xp):
+def _has_only_bool_arrays(index: Any, xp: ModuleType) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(not isinstance(p, (list, xp.ndarray)) or xp.asarray(p).dtype == bool
                for p in parts)
 
 
-def getitem(a, index):
+def getitem(a: Array, index: Any) -> OpResult:
     xp = array_module(a)
     out = a[index]
 
@@ -65,7 +69,7 @@ def getitem(a, index):
     return out, backward
 
 
-def concat(*arrays, axis=0):
+def concat(*arrays: Array, axis: int = 0) -> OpResult:
     xp = array_module(*arrays)
     out = xp.concatenate(arrays, axis=axis)
     ends = []
@@ -80,7 +84,7 @@ def concat(*arrays, axis=0):
     return out, backward
 
 
-def stack(*arrays, axis=0):
+def stack(*arrays: Array, axis: int = 0) -> OpResult:
     xp = array_module(*arrays)
     out = xp.stack(arrays, axis=axis)
 
@@ -90,7 +94,7 @@ def stack(*arrays, axis=0):
     return out, backward
 
 
-def pad(a, pad, value=0.0):
+def pad(a: Array, pad: Sequence[int], value: float = 0.0) -> OpResult:
     """Constant padding in PyTorch's order: ``pad = (last_before, last_after,
     second_last_before, second_last_after, ...)`` pads the trailing ``len(pad) // 2``
     axes; the gradient is the inner region of the incoming gradient."""

@@ -8,17 +8,18 @@ slice holds one finite entry.
 
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import Array, array_module
+from ._util import OpResult
 
 
-def _shifted(a, axis):
+def _shifted(a: Array, axis: int) -> Array:
     xp = array_module(a)
     m = a.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     return a - m
 
 
-def softmax_array(a, axis=-1):
+def softmax_array(a: Array, axis: int = -1) -> Array:
     """The softmax of an array (no graph); used by ops and predictions alike."""
     xp = array_module(a)
     e = xp.exp(_shifted(a, axis))
@@ -26,13 +27,13 @@ def softmax_array(a, axis=-1):
     return e
 
 
-def log_softmax_array(a, axis=-1):
+def log_softmax_array(a: Array, axis: int = -1) -> Array:
     xp = array_module(a)
     z = _shifted(a, axis)
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
 
-def softmax(a, axis=-1):
+def softmax(a: Array, axis: int = -1) -> OpResult:
     out = softmax_array(a, axis)
 
     def backward(g, needs):
@@ -42,7 +43,7 @@ def softmax(a, axis=-1):
     return out, backward
 
 
-def log_softmax(a, axis=-1):
+def log_softmax(a: Array, axis: int = -1) -> OpResult:
     xp = array_module(a)
     out = log_softmax_array(a, axis)
 

@@ -8,11 +8,17 @@ Every op works on two spatial axes, (N, C, H, W); the 1-D ops view (N, C, L) as
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
-from ..backend import array_module
+from ..backend import Array, array_module
+
+#: (before, after) padding of each spatial axis
+Pairs = tuple[tuple[int, int], ...]
+#: A size, stride, dilation or padding argument: one int for every axis, or one per axis.
+IntOrTuple = int | tuple[int, ...]
 
 
-def ntuple(value, n, name, op, minimum=1):
+def ntuple(value: Any, n: int, name: str, op: str, minimum: int = 1) -> tuple[int, ...]:
     """``value`` (an int or a sequence of ``n`` ints, each >= ``minimum``) as a tuple of ``n``."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (int(value),) * n
@@ -22,13 +28,14 @@ def ntuple(value, n, name, op, minimum=1):
         raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, "
                          f"got {value!r}") from None
     if len(value) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                  and v >= minimum for v in value):
+                                  and int(v) >= minimum for v in value):
         raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints >= {minimum}, "
                          f"got {value!r}")
     return tuple(int(v) for v in value)
 
 
-def padding_pairs(padding, kernel, stride, dilation, op):
+def padding_pairs(padding: IntOrTuple | str, kernel: tuple[int, ...],
+                  stride: tuple[int, ...], dilation: tuple[int, ...], op: str) -> Pairs:
     """(before, after) padding of each spatial axis from an int, a tuple, 'same' or 'valid'.
 
     'same' keeps the spatial size at stride 1; an odd total padding puts the extra
@@ -51,7 +58,7 @@ def padding_pairs(padding, kernel, stride, dilation, op):
     return tuple((p, p) for p in ntuple(padding, n, "padding", op, minimum=0))
 
 
-def pad_spatial(x, pairs, value=0.0):
+def pad_spatial(x: Array, pairs: Pairs, value: float = 0.0) -> Array:
     """``x`` (N, C, H, W) padded on H and W by ``pairs`` with ``value`` (no copy if no padding)."""
     if not any(a or b for a, b in pairs):
         return x
@@ -63,7 +70,7 @@ def pad_spatial(x, pairs, value=0.0):
     return out
 
 
-def unpad_spatial(g, pairs):
+def unpad_spatial(g: Array, pairs: Pairs) -> Array:
     """The inverse of :func:`pad_spatial` for a gradient: a view of the inner region."""
     if not any(a or b for a, b in pairs):
         return g
@@ -71,7 +78,8 @@ def unpad_spatial(g, pairs):
     return g[:, :, t:g.shape[2] - b, le:g.shape[3] - r]
 
 
-def output_size(size, kernel, stride, dilation, pairs, op):
+def output_size(size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+                dilation: tuple[int, ...], pairs: Pairs, op: str) -> tuple[int, ...]:
     """Output extent of each spatial axis; refuses a kernel larger than the padded input."""
     out = []
     for n, k, s, d, (a, b) in zip(size, kernel, stride, dilation, pairs):
@@ -83,7 +91,8 @@ def output_size(size, kernel, stride, dilation, pairs, op):
     return tuple(out)
 
 
-def windows(x, kernel, stride, dilation, out_hw):
+def windows(x: Array, kernel: tuple[int, ...], stride: tuple[int, ...],
+            dilation: tuple[int, ...], out_hw: tuple[int, ...]) -> Array:
     """A read-only strided view (N, C, OH, OW, kH, kW) of the padded ``x`` (N, C, H, W).
 
     ``windows(x)[n, c, i, j]`` is the receptive field of output pixel (i, j): no
@@ -97,7 +106,8 @@ def windows(x, kernel, stride, dilation, out_hw):
     return xp.lib.stride_tricks.as_strided(x, shape, strides)
 
 
-def offset_slices(kernel, stride, dilation, out_hw):
+def offset_slices(kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
+                  out_hw: tuple[int, ...]) -> list[tuple[slice, slice, slice, slice]]:
     """One index per kernel offset (i, j): ``x[idx]`` is the (N, C, OH, OW) strided view of
     the element at that offset of every window of the padded ``x``."""
     (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
@@ -106,7 +116,8 @@ def offset_slices(kernel, stride, dilation, out_hw):
             for i in range(kernel[0]) for j in range(kernel[1])]
 
 
-def col2im(cols, out, kernel, stride, dilation, out_hw):
+def col2im(cols: Array, out: Array, kernel: tuple[int, ...], stride: tuple[int, ...],
+           dilation: tuple[int, ...], out_hw: tuple[int, ...]) -> Array:
     """Add ``cols`` (N, C, kH, kW, OH, OW) into the image ``out`` (N, C, H, W), in place.
 
     The adjoint of :func:`windows`: every window element's gradient goes to the
@@ -118,7 +129,7 @@ def col2im(cols, out, kernel, stride, dilation, out_hw):
     return out
 
 
-def as_2d(x, op, ndim_wanted):
+def as_2d(x: Array, op: str, ndim_wanted: int) -> Array:
     """(N, C, L) as (N, C, 1, L) for the 1-D ops; checks the number of dimensions."""
     if x.ndim != ndim_wanted:
         layout = "(N, C, L)" if ndim_wanted == 3 else "(N, C, H, W)"

@@ -12,12 +12,16 @@ Examples
 ...     opt.zero_grad(); loss_fn(model(X), y).backward(); opt.step(); sched.step()
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from . import lr_scheduler, schedules
 from ._check import build
 from .adagrad import Adagrad, adagrad_update
 from .adam import Adam, AdamW, adam_update
 from .clip import clip_grad_norm_, clip_grad_value_
-from .optimizer import Optimizer
+from .optimizer import Optimizer, Params
 from .rmsprop import RMSprop, rmsprop_update
 from .sgd import SGD, sgd_update
 
@@ -27,7 +31,7 @@ __all__ = [
     "adam_update", "rmsprop_update", "adagrad_update",
 ]
 
-_OPTIMIZERS = {
+_OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
     "sgd": (SGD, {}),
     "momentum": (SGD, {"momentum": 0.9}),
     "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
@@ -38,7 +42,7 @@ _OPTIMIZERS = {
 }
 
 
-def get_optimizer(name, params, lr, **kwargs):
+def get_optimizer(name: str, params: Params, lr: float, **kwargs: Any) -> Optimizer:
     """Build an optimizer by name (for the command line and configuration files).
 
     Parameters

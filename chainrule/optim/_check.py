@@ -7,28 +7,33 @@ from __future__ import annotations
 
 import inspect
 import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeGuard, TypeVar
+
+T = TypeVar("T")
+N = TypeVar("N", bound=float)  # a number checked and given back as it came
 
 
-def is_real(value) -> bool:
+def is_real(value: object) -> TypeGuard[float]:
     """True for a real number that is not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def non_negative(name, value):
+def non_negative(name: str, value: N) -> N:
     """Raise unless ``value`` is a real number >= 0 (NaN is rejected)."""
     if not is_real(value) or not value >= 0:
         raise ValueError(f"invalid {name}: {value!r} (must be a number >= 0)")
     return value
 
 
-def positive(name, value):
+def positive(name: str, value: N) -> N:
     """Raise unless ``value`` is a real number > 0."""
     if not is_real(value) or not value > 0:
         raise ValueError(f"invalid {name}: {value!r} (must be a number > 0)")
     return value
 
 
-def in_range(name, value, lo, hi, *, hi_closed=False):
+def in_range(name: str, value: N, lo: float, hi: float, *, hi_closed: bool = False) -> N:
     """Raise unless ``lo <= value < hi`` (``<= hi`` when ``hi_closed``)."""
     ok = is_real(value) and lo <= value and (value <= hi if hi_closed else value < hi)
     if not ok:
@@ -37,14 +42,14 @@ def in_range(name, value, lo, hi, *, hi_closed=False):
     return value
 
 
-def integer(name, value, minimum=0):
+def integer(name: str, value: int, minimum: int = 0) -> int:
     """Raise unless ``value`` is an integer >= ``minimum``."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"invalid {name}: {value!r} (must be an integer >= {minimum})")
     return int(value)
 
 
-def choice(name, value, choices):
+def choice(name: str, value: T, choices: Sequence[T]) -> T:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         allowed = ", ".join(map(repr, choices))
@@ -52,7 +57,8 @@ def choice(name, value, choices):
     return value
 
 
-def build(registry, kind, name, *args, **kwargs):
+def build(registry: Mapping[str, tuple[Callable[..., T], Mapping[str, Any]]], kind: str,
+          name: str, *args: Any, **kwargs: Any) -> T:
     """Look ``name`` up in ``registry`` (name -> (class, default kwargs)) and build it.
 
     Unknown names and unknown keyword arguments raise ``ValueError`` naming them.

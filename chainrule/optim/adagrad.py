@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
+from collections.abc import Mapping
+from typing import Any
+
+from ..backend import Array, array_module
 from ._check import non_negative
-from .optimizer import Optimizer, effective_grad
+from .optimizer import Optimizer, Params, effective_grad
 
 
-def adagrad_update(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
-                   eps=1e-10, maximize=False, work=None):
+def adagrad_update(param: Array, grad: Array, state_sum: Array, *, step: int, lr: float,
+                   lr_decay: float = 0.0, weight_decay: float = 0.0, eps: float = 1e-10,
+                   maximize: bool = False, work: tuple[Array, Array] | None = None) -> None:
     """One Adagrad step on arrays, in place on ``param`` and ``state_sum``.
 
     The formula is in :class:`Adagrad`; ``step`` is the 1-based count of this update.
@@ -67,21 +71,23 @@ class Adagrad(Optimizer):
 
     _state_keys = frozenset({"step", "sum"})
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, maximize=False, fused=False):
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, maximize: bool = False, fused: bool = False) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize)
         super().__init__(params, defaults, fused=fused)
 
-    def _validate(self, group):
+    def _validate(self, group: Mapping[str, Any]) -> None:
         super()._validate(group)
         non_negative("lr_decay", group["lr_decay"])
         non_negative("weight_decay", group["weight_decay"])
         non_negative("initial_accumulator_value", group["initial_accumulator_value"])
         non_negative("eps", group["eps"])
 
-    def _update(self, param, grad, state, group):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any],
+                group: Mapping[str, Any]) -> None:
         if not state:
             state["step"] = 0
             state["sum"] = array_module(param).full_like(

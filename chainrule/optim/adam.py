@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from .. import kernels
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..kernels import on_gpu
 from ._check import in_range, non_negative
-from .optimizer import Optimizer, effective_grad
+from .optimizer import Optimizer, Params, effective_grad
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1,
-                beta2, eps, weight_decay=0.0, decoupled_weight_decay=False, maximize=False,
-                work=None):
+def adam_update(param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array,
+                max_exp_avg_sq: Array | None = None, *, step: int, lr: float, beta1: float,
+                beta2: float, eps: float, weight_decay: float = 0.0,
+                decoupled_weight_decay: bool = False, maximize: bool = False,
+                work: tuple[Array, Array] | None = None) -> None:
     """One Adam (or AdamW) step on arrays, in place on ``param`` and the moment buffers.
 
     The formula is in :class:`Adam`. ``step`` is the 1-based count of this update (for the
@@ -89,13 +93,15 @@ class Adam(Optimizer):
     _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, maximize=False, fused=False):
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False,
+                 fused: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults, fused=fused)
 
-    def _validate(self, group):
+    def _validate(self, group: Mapping[str, Any]) -> None:
         super()._validate(group)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -105,7 +111,8 @@ class Adam(Optimizer):
         non_negative("eps", group["eps"])
         non_negative("weight_decay", group["weight_decay"])
 
-    def _update(self, param, grad, state, group):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any],
+                group: Mapping[str, Any]) -> None:
         xp = array_module(param)
         if not state:
             state["step"] = 0
@@ -152,7 +159,9 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, maximize=False, fused=False):
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False,
+                 fused: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, fused=fused)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..tensor import Tensor
 from ._check import is_real, non_negative
 
 
-def _grads(parameters):
+def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Array]:
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                    norm_type: float | str = 2.0, error_if_nonfinite: bool = False) -> float:
     r"""Rescale the gradients so that their joint norm is at most ``max_norm``.
 
     The norm is taken over all the gradients together, as if concatenated into one
@@ -66,7 +68,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clip every gradient element, in place, into ``[-clip_value, clip_value]``.
 
     Parameters

@@ -16,6 +16,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
 from . import schedules
 from ._check import build, choice, in_range, integer, non_negative, positive
 from ._scheduler import _Scheduler
@@ -42,7 +45,7 @@ class LRScheduler(_Scheduler):
         Number of ``step()`` calls since construction.
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         super().__init__(optimizer)
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -50,22 +53,22 @@ class LRScheduler(_Scheduler):
         self.last_epoch = -1
         self.step()
 
-    def _lr(self, i, base_lr, step):  # pragma: no cover - abstract
+    def _lr(self, i: int, base_lr: float, step: int) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> list[float]:
         """The learning rate of every group at ``step`` (pure: changes nothing)."""
         return [self._lr(i, base, step) for i, base in enumerate(self.base_lrs)]
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         """The learning rates of the current step."""
         return self.lr_at(self.last_epoch)
 
-    def _sync(self, step):
+    def _sync(self, step: int) -> None:
         self.last_epoch = step
         self._last_lr = self.lr_at(step)
 
-    def step(self):
+    def step(self) -> None:
         """Advance one step and write the new learning rate into every group."""
         self._sync(self.last_epoch + 1)
         self._write(self._last_lr)
@@ -80,53 +83,56 @@ class LambdaLR(LRScheduler):
 
     _exclude = ("optimizer", "lr_lambdas")
 
-    def __init__(self, optimizer, lr_lambda):
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]]) -> None:
         n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
-        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        fns: list[Any] = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) \
+            else [lr_lambda] * n
         if len(fns) != n or not all(callable(f) for f in fns):
             raise ValueError(f"invalid lr_lambda: expected a callable or a list of {n} "
                              f"callables (one per parameter group)")
         self.lr_lambdas = fns
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * self.lr_lambdas[i](step)
 
 
 class StepLR(LRScheduler):
     """``lr = base_lr * gamma ** (step // step_size)``."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = integer("step_size", step_size, 1)
         self.gamma = positive("gamma", gamma)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * schedules.step_decay(step, self.step_size, self.gamma)
 
 
 class MultiStepLR(LRScheduler):
     """``lr = base_lr * gamma ** (number of milestones <= step)``."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1
+                 ) -> None:
         if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
             raise ValueError(f"invalid milestones: {milestones!r} (must be a list of steps)")
         self.milestones = sorted(integer("milestones", m, 0) for m in milestones)
         self.gamma = positive("gamma", gamma)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * schedules.multistep_decay(step, self.milestones, self.gamma)
 
 
 class ExponentialLR(LRScheduler):
     """``lr = base_lr * gamma ** step``."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         self.gamma = positive("gamma", gamma)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * schedules.exponential_decay(step, self.gamma)
 
 
@@ -135,24 +141,24 @@ class InverseTimeLR(LRScheduler):
     decay_steps``: the rate of the Robbins-Monro conditions (its sum diverges, the sum of
     its squares converges)."""
 
-    def __init__(self, optimizer, decay_rate, decay_steps=1):
+    def __init__(self, optimizer: Optimizer, decay_rate: float, decay_steps: float = 1) -> None:
         self.decay_rate = non_negative("decay_rate", decay_rate)
         self.decay_steps = positive("decay_steps", decay_steps)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * schedules.inverse_time_decay(step, self.decay_rate, self.decay_steps)
 
 
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * step / T_max)) / 2`` (closed form)."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = integer("T_max", T_max, 1)
         self.eta_min = non_negative("eta_min", eta_min)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return schedules.cosine_annealing(step, base_lr, self.T_max, self.eta_min)
 
 
@@ -180,7 +186,8 @@ class LinearWarmup(LRScheduler):
 
     _exclude = ("optimizer", "after")
 
-    def __init__(self, optimizer, warmup_steps, start_factor=0.0, after=None):
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 0.0,
+                 after: LRScheduler | None = None) -> None:
         self.warmup_steps = integer("warmup_steps", warmup_steps, 0)
         self.start_factor = in_range("start_factor", start_factor, 0, 1, hi_closed=True)
         if after is not None and not isinstance(after, LRScheduler):
@@ -191,32 +198,32 @@ class LinearWarmup(LRScheduler):
         self.after = after
         super().__init__(optimizer)
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> list[float]:
         if self.after is not None and step >= self.warmup_steps:
             return self.after.lr_at(step - self.warmup_steps)
         return super().lr_at(step)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         return base_lr * schedules.linear_warmup(step, self.warmup_steps, self.start_factor)
 
-    def _sync(self, step):
+    def _sync(self, step: int) -> None:
         super()._sync(step)
         if self.after is not None and step >= self.warmup_steps:
             self.after._sync(step - self.warmup_steps)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
         sd["after"] = None if self.after is None else self.after.state_dict()
         return sd
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         sd = dict(state_dict)
         inner = sd.pop("after", None)
         if (inner is None) != (self.after is None):
             raise ValueError("invalid after: the state_dict and this scheduler disagree on "
                              "whether a schedule follows the warmup")
         self._check_state(sd)
-        if inner is not None:
+        if inner is not None and self.after is not None:
             self.after.load_state_dict(inner)
         super().load_state_dict(sd)
 
@@ -243,10 +250,11 @@ class OneCycleLR(LRScheduler):
     final_div_factor : float, default 1e4
     """
 
-    def __init__(self, optimizer, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos",
-                 div_factor=25.0, final_div_factor=1e4):
+    def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", div_factor: float = 25.0,
+                 final_div_factor: float = 1e4) -> None:
         n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
-        lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * n
+        lrs: list[Any] = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * n
         if len(lrs) != n:
             raise ValueError(f"invalid max_lr: {len(lrs)} values for {n} parameter groups")
         self.max_lrs = [positive("max_lr", v) for v in lrs]
@@ -257,7 +265,7 @@ class OneCycleLR(LRScheduler):
         self.final_div_factor = positive("final_div_factor", final_div_factor)
         super().__init__(optimizer)
 
-    def _lr(self, i, base_lr, step):
+    def _lr(self, i: int, base_lr: float, step: int) -> float:
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times, past total_steps="
                              f"{self.total_steps}")
@@ -266,11 +274,11 @@ class OneCycleLR(LRScheduler):
                                    self.final_div_factor)
 
 
-def _constant(optimizer):
+def _constant(optimizer: Optimizer) -> LambdaLR:
     return LambdaLR(optimizer, schedules.constant)
 
 
-_SCHEDULERS = {
+_SCHEDULERS: dict[str, tuple[Callable[..., _Scheduler], dict[str, Any]]] = {
     "constant": (_constant, {}),
     "step": (StepLR, {}),
     "multistep": (MultiStepLR, {}),
@@ -283,7 +291,7 @@ _SCHEDULERS = {
 }
 
 
-def get_scheduler(name, optimizer, **kwargs):
+def get_scheduler(name: str, optimizer: Optimizer, **kwargs: Any) -> _Scheduler:
     """Build a scheduler by name (for the command line and configuration files).
 
     Parameters

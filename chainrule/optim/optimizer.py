@@ -8,18 +8,24 @@ restoring) lives here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..tensor import Tensor, enable_grad
 from ._check import non_negative
+
+#: What an optimizer takes: tensors, or parameter groups (dicts with a ``'params'`` entry
+#: and their own hyper-parameters).
+Params: TypeAlias = "Iterable[Tensor] | Iterable[Mapping[str, Any]]"
 
 _EXTRA_GROUP_KEYS = frozenset({"params", "name"})
 
 
-def effective_grad(param, grad, weight_decay, maximize, out=None):
+def effective_grad(param: Array, grad: Array, weight_decay: float, maximize: bool,
+                   out: Array | None = None) -> Array:
     """``(-grad if maximize else grad) + weight_decay * param``, the gradient the step uses.
 
     Returns ``grad`` itself (not a copy) when there is neither weight decay nor
@@ -37,7 +43,7 @@ def effective_grad(param, grad, weight_decay, maximize, out=None):
     return g
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     """Tuples to lists and NumPy scalars to Python numbers, recursively."""
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
@@ -67,21 +73,23 @@ class Optimizer:
         Tensor -> dict of its state (buffers, step count), created at its first step.
     """
 
-    _state_keys: frozenset = frozenset()  # the keys a subclass may keep in a state dict
+    _state_keys: frozenset[str] = frozenset()  # the keys a subclass may keep in a state dict
 
-    def __init__(self, params, defaults, fused=False):
+    def __init__(self, params: Params, defaults: Mapping[str, Any], fused: bool = False) -> None:
         self.fused = bool(fused)
         self.defaults = dict(defaults)
         self._validate(self.defaults)
-        self.state = {}
-        self.param_groups = []
-        self._flat = {}  # group index -> _FlatGroup, with fused=True
-        self._scratch = {}  # (shape, dtype, order, k) -> work array, see _work
-        self._mine = {}  # (id of a parameter array, k) -> (that array, its work array)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        self._flat: dict[int, _FlatGroup] = {}  # group index -> _FlatGroup, with fused=True
+        # (shape, dtype, order, k) -> work array, see _work
+        self._scratch: dict[tuple[Any, ...], Array] = {}
+        # (id of a parameter array, k) -> (that array, its work array)
+        self._mine: dict[tuple[int, int], tuple[Array, Array]] = {}
         if isinstance(params, (Tensor, Mapping, set)):
             raise TypeError(f"params must be an iterable (list) of Tensors or of dicts, got "
                             f"{type(params).__name__}")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], Mapping):
@@ -89,15 +97,16 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
-    def _validate(self, group):
+    def _validate(self, group: Mapping[str, Any]) -> None:
         """Raise ``ValueError`` naming an invalid hyper-parameter of ``group``."""
         if "lr" in group:
             non_negative("lr", group["lr"])
 
-    def _update(self, param, grad, state, group):  # pragma: no cover - abstract
+    def _update(self, param: Array, grad: Array, state: dict[str, Any],
+                group: Mapping[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters, with its own hyper-parameters, to the optimizer.
 
         Parameters
@@ -133,7 +142,8 @@ class Optimizer:
         self.param_groups.append(group)
 
     # ------------------------------------------------------------ fused (flat) updates
-    def _fused_step(self, index, group, hyper):
+    def _fused_step(self, index: int, group: Mapping[str, Any], hyper: Mapping[str, Any]
+                    ) -> bool:
         """Update every parameter of ``group`` with one call of ``_update`` on flat arrays.
 
         With ``fused=True`` the group's parameters (and their state) live in one
@@ -161,7 +171,7 @@ class Optimizer:
         flat.share_state(params, self.state)
         return True
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # NOTE: a copy (pickle, deepcopy) does not keep views as views: the flat buffers
         # are rebuilt from the per-parameter arrays at the next fused step.
         state = dict(self.__dict__)
@@ -170,12 +180,12 @@ class Optimizer:
         state["_mine"] = {}
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_scratch", {})
         self.__dict__.setdefault("_mine", {})
 
-    def _work(self, param, k=0):
+    def _work(self, param: Array, k: int = 0) -> Array:
         """The ``k``-th work array of ``param``'s shape, dtype and memory order.
 
         The updates write their intermediate results here (``out=``) instead of into
@@ -196,12 +206,12 @@ class Optimizer:
         self._mine[(id(param), k)] = (param, buf)
         return buf
 
-    def _hyper(self, group):
+    def _hyper(self, group: Mapping[str, Any]) -> Mapping[str, Any]:
         """What ``_update`` receives for ``group``: the group itself unless a subclass
         converts its hyper-parameters once per step instead of once per parameter."""
         return group
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: to ``None`` (default) or, in place, to zeros."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -210,7 +220,7 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad[...] = 0
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (those whose grad is None are skipped).
 
         Parameters
@@ -245,7 +255,7 @@ class Optimizer:
         return loss
 
     # ------------------------------------------------------------ saving and restoring
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as a dict of arrays, numbers, strings, lists and dicts.
 
         The layout is PyTorch's: ``{'state': {index: {name: value}}, 'param_groups':
@@ -253,7 +263,9 @@ class Optimizer:
         in group order. Arrays are copies, so later steps do not change the result.
         Nothing in it needs pickle: arrays go to safetensors, the rest to JSON.
         """
-        groups, state, index = [], {}, 0
+        groups: list[dict[str, Any]] = []
+        state: dict[int, dict[str, Any]] = {}
+        index = 0
         for group in self.param_groups:
             packed = {k: _jsonable(v) for k, v in group.items() if k != "params"}
             packed["params"] = list(range(index, index + len(group["params"])))
@@ -265,7 +277,7 @@ class Optimizer:
             groups.append(packed)
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict`, so that the next steps continue the same trajectory.
 
         Index keys may be ints or strings (as JSON writes them); arrays may be NumPy
@@ -281,7 +293,8 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"the state_dict has {len(saved_groups)} parameter group(s), "
                              f"this optimizer has {len(self.param_groups)}")
-        by_index, new_groups = {}, []
+        by_index: dict[int, tuple[Tensor, int]] = {}
+        new_groups: list[dict[str, Any]] = []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
             if "params" not in saved:
                 raise ValueError(f"parameter group {i} of the state_dict has no 'params'")
@@ -299,7 +312,7 @@ class Optimizer:
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"parameter group {i} of the state_dict: {e}") from None
             new_groups.append(new)
-        new_state = {}
+        new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entry in state_dict["state"].items():
             if not str(key).isdigit() or int(key) not in by_index:
                 raise ValueError(f"the state_dict has state for parameter {key}, which no "
@@ -309,7 +322,7 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
 
-    def _load_entry(self, entry, p, where):
+    def _load_entry(self, entry: Any, p: Tensor, where: str) -> dict[str, Any]:
         if not isinstance(entry, Mapping):
             raise ValueError(f"state of {where} must be a dict, got {type(entry).__name__}")
         unknown = sorted(set(entry) - self._state_keys)
@@ -317,7 +330,7 @@ class Optimizer:
             raise ValueError(f"state of {where}: unknown entr(ies) {', '.join(unknown)} for "
                              f"{type(self).__name__}")
         xp = array_module(p.data)
-        out = {}
+        out: dict[str, Any] = {}
         for name, value in entry.items():
             if hasattr(value, "shape"):
                 if value.ndim and tuple(value.shape) != p.data.shape:
@@ -328,7 +341,7 @@ class Optimizer:
             out[name] = value
         return out
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             hyper = ", ".join(f"{k}={v!r}" for k, v in group.items() if k != "params")
@@ -336,30 +349,40 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _views(buffer, params):
+def _views(buffer: Array, params: Iterable[Tensor]) -> list[Array]:
     """One view of ``buffer`` per parameter, in the parameter's shape and memory order."""
-    views, offset = [], 0
+    views: list[Array] = []
+    offset = 0
     for p in params:
         a = p.data
-        order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+        order: Literal["C", "F"] = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
         views.append(buffer[offset:offset + a.size].reshape(a.shape, order=order))
         offset += a.size
     return views
 
 
+#: What ``_FlatGroup.matches`` compares: the array keys of the flat state, its arrays, the
+#: per-parameter state dicts, the views in them, the number of keys, the scalar keys.
+_Snapshot: TypeAlias = tuple[tuple[str, ...], tuple[Array, ...], list[dict[str, Any]],
+                             list[tuple[Array, ...]], int, tuple[str, ...]]
+
+
 class _FlatGroup:
     """The flat buffers behind a fused parameter group (see ``Optimizer._fused_step``)."""
 
-    def __init__(self, params, param, grad, state):
+    def __init__(self, params: Iterable[Tensor], param: Array, grad: Array,
+                 state: dict[str, Any]) -> None:
         self.params = list(params)
         self.param, self.grad, self.state = param, grad, state
         self.param_views = _views(param, params)
         self.grad_views = _views(grad, params)
-        self._state_views = {}  # name -> (flat array, its per-parameter views)
-        self._snapshot = None  # set by share_state, read by matches
+        # name -> (flat array, its per-parameter views)
+        self._state_views: dict[str, tuple[Array, list[Array]]] = {}
+        self._snapshot: _Snapshot | None = None  # set by share_state, read by matches
 
     @classmethod
-    def build(cls, params, states):
+    def build(cls, params: Sequence[Tensor], states: dict[Tensor, dict[str, Any]]
+              ) -> _FlatGroup | None:
         dtypes = {p.data.dtype for p in params}
         xps = {array_module(p.data) for p in params}
         if len(dtypes) != 1 or len(xps) != 1:
@@ -386,14 +409,15 @@ class _FlatGroup:
         flat.share_state(params, states)
         return flat
 
-    def state_views(self, name):
+    def state_views(self, name: str) -> list[Array]:
         arr = self.state[name]
         cached = self._state_views.get(name)
         if cached is None or cached[0] is not arr:
             cached = self._state_views[name] = (arr, _views(arr, self.params))
         return cached[1]
 
-    def share_state(self, params, states):
+    def share_state(self, params: Sequence[Tensor], states: dict[Tensor, dict[str, Any]]
+                    ) -> None:
         """Point each parameter's state at its slice of the flat state (scalars copied).
 
         After the first call, while the flat state holds the same arrays, only the
@@ -403,13 +427,13 @@ class _FlatGroup:
         if snap is not None and len(state) == snap[4] and all(
                 state.get(k) is a for k, a in zip(snap[0], snap[1])):
             scalars = {k: state[k] for k in snap[5]}
-            for st in snap[2]:
-                st.update(scalars)
+            for shared in snap[2]:
+                shared.update(scalars)
             return
         akeys = tuple(k for k, v in state.items() if hasattr(v, "shape"))
         skeys = tuple(k for k in state if k not in akeys)
         scalars = {k: state[k] for k in skeys}
-        per = []
+        per: list[dict[str, Any]] = []
         for i, p in enumerate(params):
             st = states.get(p)
             if st is None:
@@ -423,7 +447,7 @@ class _FlatGroup:
         self._snapshot = (akeys, tuple(state[k] for k in akeys), per,
                           [tuple(st[k] for k in akeys) for st in per], len(state), skeys)
 
-    def matches(self, params, states):
+    def matches(self, params: Sequence[Tensor], states: dict[Tensor, dict[str, Any]]) -> bool:
         """Whether the parameters and their states still are views of these buffers."""
         snap = self._snapshot
         state = self.state

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from ._check import choice, in_range, integer, non_negative
 from ._scheduler import _Scheduler
+from .optimizer import Optimizer
 
 
 class ReduceLROnPlateau(_Scheduler):
@@ -43,11 +46,13 @@ class ReduceLROnPlateau(_Scheduler):
     0.05
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | Sequence[float] = 0, eps: float = 1e-8
+                 ) -> None:
         super().__init__(optimizer)
         n = len(optimizer.param_groups)
-        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        min_lrs: list[Any] = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
         if len(min_lrs) != n:
             raise ValueError(f"invalid min_lr: {len(min_lrs)} values for {n} parameter groups")
         self.min_lrs = [non_negative("min_lr", v) for v in min_lrs]
@@ -58,13 +63,13 @@ class ReduceLROnPlateau(_Scheduler):
         self.threshold_mode = choice("threshold_mode", threshold_mode, ("rel", "abs"))
         self.cooldown = integer("cooldown", cooldown, 0)
         self.eps = non_negative("eps", eps)
-        self.best = None  # None until a first value (PyTorch's +-inf, kept JSON-safe)
+        self.best: float | None = None  # None until a first value (PyTorch's +-inf, kept JSON-safe)
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
 
-    def is_better(self, value, best):
+    def is_better(self, value: float, best: float | None) -> bool:
         """Whether ``value`` improves on ``best`` (None: nothing seen yet)."""
         if best is None:
             best = math.inf if self.mode == "min" else -math.inf
@@ -76,7 +81,7 @@ class ReduceLROnPlateau(_Scheduler):
             else best + self.threshold
         return value > bound
 
-    def step(self, metric):
+    def step(self, metric: float) -> None:
         """Record one value of the monitored metric and reduce the lr if it has plateaued."""
         current = float(metric)
         self.last_epoch += 1

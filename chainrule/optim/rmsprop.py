@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from ..backend import array_module
+from collections.abc import Mapping
+from typing import Any
+
+from ..backend import Array, array_module
 from ._check import in_range, non_negative
-from .optimizer import Optimizer, effective_grad
+from .optimizer import Optimizer, Params, effective_grad
 
 
-def rmsprop_update(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
-                   alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
-                   maximize=False, work=None):
+def rmsprop_update(param: Array, grad: Array, square_avg: Array, grad_avg: Array | None = None,
+                   momentum_buffer: Array | None = None, *, lr: float, alpha: float,
+                   eps: float, weight_decay: float = 0.0, momentum: float = 0.0,
+                   centered: bool = False, maximize: bool = False,
+                   work: tuple[Array, Array] | None = None) -> None:
     """One RMSprop step on arrays, in place on ``param`` and the buffers.
 
     The formula is in :class:`RMSprop`. ``grad_avg`` is needed when ``centered``,
@@ -21,12 +26,16 @@ def rmsprop_update(param, grad, square_avg, grad_avg=None, momentum_buffer=None,
     work : pair of ndarray like param, optional
         Buffers for the intermediate results (bitwise the same result, no temporaries).
     """
+    if centered and grad_avg is None:
+        raise ValueError("rmsprop_update: centered=True needs grad_avg")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("rmsprop_update: momentum > 0 needs momentum_buffer")
     xp = array_module(param)
     s, s2 = work if work is not None else (xp.empty_like(param), None)
     g = effective_grad(param, grad, weight_decay, maximize, out=s2)
     square_avg *= alpha
     square_avg += xp.multiply(xp.multiply(g, g, out=s), 1 - alpha, out=s)
-    if centered:
+    if grad_avg is not None and centered:
         grad_avg *= alpha
         grad_avg += xp.multiply(g, 1 - alpha, out=s)
         # NOTE: v - gbar**2 is a variance, >= 0 up to rounding (PyTorch does the same).
@@ -36,7 +45,7 @@ def rmsprop_update(param, grad, square_avg, grad_avg=None, momentum_buffer=None,
         avg = xp.sqrt(square_avg, out=s)
     avg += eps
     ratio = xp.divide(g, avg, out=s)
-    if momentum > 0:
+    if momentum_buffer is not None and momentum > 0:
         momentum_buffer *= momentum
         momentum_buffer += ratio
         ratio = momentum_buffer
@@ -85,20 +94,22 @@ class RMSprop(Optimizer):
 
     _state_keys = frozenset({"step", "square_avg", "grad_avg", "momentum_buffer"})
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, maximize=False, fused=False):
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 maximize: bool = False, fused: bool = False) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
         super().__init__(params, defaults, fused=fused)
 
-    def _validate(self, group):
+    def _validate(self, group: Mapping[str, Any]) -> None:
         super()._validate(group)
         in_range("alpha", group["alpha"], 0, 1)
         non_negative("eps", group["eps"])
         non_negative("weight_decay", group["weight_decay"])
         non_negative("momentum", group["momentum"])
 
-    def _update(self, param, grad, state, group):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any],
+                group: Mapping[str, Any]) -> None:
         xp = array_module(param)
         if not state:
             state["step"] = 0

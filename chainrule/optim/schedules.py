@@ -10,29 +10,30 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 
 
-def constant(step):
+def constant(step: int) -> float:
     """Factor 1: the base learning rate throughout."""
     return 1.0
 
 
-def step_decay(step, step_size, gamma=0.1):
+def step_decay(step: int, step_size: int, gamma: float = 0.1) -> float:
     """``gamma ** (step // step_size)``: multiply by gamma every ``step_size`` steps."""
     return gamma ** (step // step_size)
 
 
-def multistep_decay(step, milestones, gamma=0.1):
+def multistep_decay(step: int, milestones: Sequence[int], gamma: float = 0.1) -> float:
     """``gamma ** (number of milestones <= step)``; ``milestones`` sorted increasingly."""
     return gamma ** bisect.bisect_right(milestones, step)
 
 
-def exponential_decay(step, gamma):
+def exponential_decay(step: int, gamma: float) -> float:
     """``gamma ** step``."""
     return gamma**step
 
 
-def inverse_time_decay(step, decay_rate, decay_steps=1):
+def inverse_time_decay(step: int, decay_rate: float, decay_steps: float = 1) -> float:
     """``1 / (1 + k * step)`` with ``k = decay_rate / decay_steps``.
 
     The learning rate is then :math:`\\rho(\\tau) = \\rho_0 / (1 + k\\tau)`.
@@ -40,7 +41,7 @@ def inverse_time_decay(step, decay_rate, decay_steps=1):
     return 1.0 / (1.0 + decay_rate / decay_steps * step)
 
 
-def cosine_annealing(step, base_lr, T_max, eta_min=0.0):
+def cosine_annealing(step: int, base_lr: float, T_max: int, eta_min: float = 0.0) -> float:
     """The learning rate ``eta_min + (base_lr - eta_min) * (1 + cos(pi * step / T_max)) / 2``.
 
     The closed form of SGDR without restarts (Loshchilov & Hutter): base_lr at 0, eta_min at
@@ -49,21 +50,22 @@ def cosine_annealing(step, base_lr, T_max, eta_min=0.0):
     return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * step / T_max)) / 2
 
 
-def linear_warmup(step, warmup_steps, start_factor=0.0):
+def linear_warmup(step: int, warmup_steps: int, start_factor: float = 0.0) -> float:
     """``start_factor`` at 0, rising linearly to 1 at ``warmup_steps``, then 1."""
     if step >= warmup_steps:
         return 1.0
     return start_factor + (1.0 - start_factor) * step / warmup_steps
 
 
-def _anneal(start, end, pct, strategy):
+def _anneal(start: float, end: float, pct: float, strategy: str) -> float:
     if strategy == "cos":
         return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
     return (end - start) * pct + start
 
 
-def one_cycle(step, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
-              final_div_factor=1e4):
+def one_cycle(step: int, max_lr: float, total_steps: int, pct_start: float = 0.3,
+              anneal_strategy: str = "cos", div_factor: float = 25.0,
+              final_div_factor: float = 1e4) -> float:
     """The 1cycle learning rate (Smith & Topin), as PyTorch's OneCycleLR.
 
     It rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from .. import kernels
-from ..backend import array_module
+from ..backend import Array, array_module
 from ..kernels import on_gpu
 from ._check import in_range, non_negative
-from .optimizer import Optimizer, effective_grad
+from .optimizer import Optimizer, Params, effective_grad
 
 _ndarray, _np_multiply = np.ndarray, np.multiply
 
 
-def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
-               nesterov=False, weight_decay=0.0, maximize=False, work=None):
+def sgd_update(param: Array, grad: Array, momentum_buffer: Array | None = None, *, lr: float,
+               momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+               weight_decay: float = 0.0, maximize: bool = False,
+               work: tuple[Array, Array] | None = None) -> Array | None:
     """One SGD step on arrays, in place on ``param``; returns the momentum buffer.
 
     The formula is in :class:`SGD`. ``momentum_buffer`` is None before the first step
@@ -40,7 +45,7 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
             kernels.sgd_plain(param, grad, lr)
             return None
         first = momentum_buffer is None
-        buf = xp.empty_like(param) if first else momentum_buffer
+        buf = xp.empty_like(param) if momentum_buffer is None else momentum_buffer
         kernels.sgd_momentum(param, grad, buf, lr=lr, momentum=momentum, dampening=dampening,
                              nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
                              first=first)
@@ -112,13 +117,14 @@ class SGD(Optimizer):
 
     _state_keys = frozenset({"momentum_buffer"})
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, nesterov=False,
-                 weight_decay=0, maximize=False, fused=False):
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, nesterov: bool = False, weight_decay: float = 0,
+                 maximize: bool = False, fused: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, fused=fused)
 
-    def _validate(self, group):
+    def _validate(self, group: Mapping[str, Any]) -> None:
         super()._validate(group)
         non_negative("momentum", group["momentum"])
         in_range("dampening", group["dampening"], 0, 1, hi_closed=True)
@@ -127,12 +133,13 @@ class SGD(Optimizer):
             raise ValueError("invalid nesterov: Nesterov momentum requires momentum > 0 "
                              "and dampening = 0")
 
-    def _hyper(self, group):
+    def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         return dict(lr=float(group["lr"]), momentum=float(group["momentum"]),
                     dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
                     weight_decay=float(group["weight_decay"]), maximize=bool(group["maximize"]))
 
-    def _update(self, param, grad, state, hyper):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any],
+                hyper: Mapping[str, Any]) -> None:
         if hyper["momentum"] == 0 and not hyper["weight_decay"] and not hyper["maximize"]:
             # sgd_update's first branch, without the call
             if param.__class__ is not _ndarray and on_gpu(array_module(param)):
@@ -146,7 +153,7 @@ class SGD(Optimizer):
                 else array_module(param).multiply  # CuPy
             param -= multiply(grad, hyper["lr"], out=work)
             return
-        work = (self._work(param), self._work(param, 1))
-        buf = sgd_update(param, grad, state.get("momentum_buffer"), work=work, **hyper)
+        pair = (self._work(param), self._work(param, 1))
+        buf = sgd_update(param, grad, state.get("momentum_buffer"), work=pair, **hyper)
         if buf is not None:
             state["momentum_buffer"] = buf

@@ -9,21 +9,45 @@ forward pass in evaluation mode exists once. Everything runs under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..autograd import no_grad
 from ..device import module_device, to_device
 from ..tensor import Tensor
 from .metrics import compute_metrics
 
+if TYPE_CHECKING:
+    from ..data.dataset import ArrayDataset
+    from ..data.loader import DataLoader
+    from ..nn.module import Module
+
+#: ``loss(output, target[, sample_weight=])`` -> a scalar Tensor (a chainrule.nn loss)
+Loss = Callable[..., Tensor]
+
+
+class Head(Protocol):
+    """What evaluation needs of a head (:mod:`chainrule.train.heads`)."""
+
+    task: str
+    n_outputs: int
+
+    def encode(self, y: Any) -> Any:
+        """``y`` as the loss takes it."""
+
+    def predict(self, out: np.ndarray) -> np.ndarray:
+        """Predictions (class indices, targets) from the network's outputs."""
+
 DEFAULT_BATCH = 4096
 
 __all__ = ["predict_outputs", "predict", "loss_value", "evaluate", "as_arrays"]
 
 
-def predict_outputs(model, X, batch_size: int = DEFAULT_BATCH, n_outputs: int | None = None):
+def predict_outputs(model: Module, X: np.ndarray, batch_size: int = DEFAULT_BATCH,
+                    n_outputs: int | None = None) -> np.ndarray:
     """The network's outputs for ``X``, in evaluation mode and without a graph.
 
     Parameters
@@ -42,7 +66,7 @@ def predict_outputs(model, X, batch_size: int = DEFAULT_BATCH, n_outputs: int | 
         Host memory, whatever device the model is on (the rows are copied to it). The
         model's training mode is restored afterwards.
     """
-    was_training = model.training
+    was_training = model.training  # type: ignore[attr-defined]  # see onnx/export.py
     dev = module_device(model)
 
     def forward(rows):  # on the model's device; the outputs come back to the host
@@ -63,7 +87,8 @@ def predict_outputs(model, X, batch_size: int = DEFAULT_BATCH, n_outputs: int | 
         model.train(was_training)
 
 
-def predict(model, X, head=None, batch_size: int = DEFAULT_BATCH):
+def predict(model: Module, X: np.ndarray, head: Head | None = None,
+            batch_size: int = DEFAULT_BATCH) -> np.ndarray:
     """Predictions for ``X``: the head's (class indices, targets), or the raw outputs.
 
     Parameters
@@ -83,7 +108,8 @@ def predict(model, X, head=None, batch_size: int = DEFAULT_BATCH):
     return out if head is None else head.predict(out)
 
 
-def loss_value(loss, out, target, sample_weight=None) -> float:
+def loss_value(loss: Loss, out: np.ndarray, target: npt.ArrayLike,
+               sample_weight: npt.ArrayLike | None = None) -> float:
     """``loss(out, target[, sample_weight])`` on arrays, as a float, without a graph."""
     with no_grad():
         t = Tensor(out)
@@ -92,7 +118,7 @@ def loss_value(loss, out, target, sample_weight=None) -> float:
     return float(value.item())
 
 
-def as_arrays(data):
+def as_arrays(data: Sequence[Any] | ArrayDataset | DataLoader) -> tuple[Any, ...]:
     """``(X, y[, sample_weight])`` as arrays, from a tuple or an ArrayDataset (or its loader)."""
     if isinstance(data, (tuple, list)):
         if not 2 <= len(data) <= 3:
@@ -106,8 +132,9 @@ def as_arrays(data):
                     f"{type(data).__name__}")
 
 
-def evaluate(model, data, head=None, loss=None,
-             metrics: Mapping[str, Callable] | None = None, *, prefix: str = "",
+def evaluate(model: Module, data: Sequence[Any] | ArrayDataset | DataLoader,
+             head: Head | None = None, loss: Loss | None = None,
+             metrics: Mapping[str, Callable[..., float]] | None = None, *, prefix: str = "",
              batch_size: int = DEFAULT_BATCH) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data``.
 
@@ -135,7 +162,7 @@ def evaluate(model, data, head=None, loss=None,
     X, y, *rest = as_arrays(data)
     w = rest[0] if rest else None
     out = predict_outputs(model, X, batch_size, getattr(head, "n_outputs", None))
-    logs = {}
+    logs: dict[str, float] = {}
     if loss is not None:
         target = head.encode(y) if head is not None else y
         if getattr(target, "dtype", None) is not None and target.dtype.kind == "f":

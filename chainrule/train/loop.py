@@ -31,7 +31,7 @@ from .heads import class_weights
 from .history import History
 from .parallel import data_parallel
 from .progress import Progress
-from .stopping import TrainingDiverged, check_convergence, guarded_step, loss_diverged
+from .stopping import TrainingDiverged, check_convergence, check_loss, guarded_step
 
 __all__ = ["Trainer", "fit", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -405,8 +405,7 @@ class Trainer:
                 if weight <= 0:  # a minibatch of zero total weight: nothing to learn from
                     acc["n"] += n
                     continue
-                if not math.isfinite(value):
-                    raise loss_diverged(value, epoch, self.step)
+                check_loss(self, value, epoch)  # NaN, inf or a blow-up: stop before the update
                 logs = {"loss": value, "n": n, "weight": weight}
                 for cb in after_backward:
                     cb.on_after_backward(self, logs)

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from .._types import StrPath
 from ..io.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from .history import History
 
 __all__ = ["plot_history", "plot_confusion_matrix"]
 
@@ -22,7 +29,7 @@ _LR_KEYS = ("lr", "learning_rate")
 _DPI = 100
 
 
-def _new_figure(width: float, height: float):
+def _new_figure(width: float, height: float) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -33,7 +40,7 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _save_png(fig, path) -> None:
+def _save_png(fig: Any, path: StrPath) -> None:
     buf = io.BytesIO()
     # NOTE: constrained layout alone can push the y label of an equal-aspect image
     # (the confusion matrix) off the canvas; "tight" measures what was drawn.
@@ -41,7 +48,7 @@ def _save_png(fig, path) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def _series(name: str, values, n: int) -> np.ndarray:
+def _series(name: str, values: Sequence[Any], n: int) -> np.ndarray:
     """A column as floats, None (an epoch without that value) becoming NaN."""
     values = list(values)
     if len(values) != n:
@@ -50,11 +57,12 @@ def _series(name: str, values, n: int) -> np.ndarray:
     return np.array([np.nan if v is None or v == "" else float(v) for v in values])
 
 
-def _panels(history: dict) -> list[tuple[str, list[str]]]:
+def _panels(history: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     """(title, columns) of each subplot: loss first, then each metric paired with its val_."""
     skip = {"epoch", *_LR_KEYS}
     names = [k for k in history if k not in skip]
-    panels, seen = [], set()
+    panels: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
     for key in sorted(names, key=lambda k: k.removeprefix("val_") != "loss"):
         base = key.removeprefix("val_")
         if base in seen:
@@ -64,7 +72,8 @@ def _panels(history: dict) -> list[tuple[str, list[str]]]:
     return panels
 
 
-def plot_history(history, path, *, title="Training history") -> None:
+def plot_history(history: Mapping[str, Sequence[Any]] | History, path: StrPath, *,
+                 title: str = "Training history") -> None:
     """Plot per-epoch training curves to a PNG file.
 
     One subplot for the loss, one for each other metric (the training values
@@ -95,7 +104,8 @@ def plot_history(history, path, *, title="Training history") -> None:
     >>> plot_history({"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.6],
     ...               "lr": [0.1, 0.1, 0.01]}, "history.png")  # doctest: +SKIP
     """
-    history = dict(getattr(history, "history", history))
+    columns: Any = getattr(history, "history", history)  # a History's dict, or the mapping
+    history = dict(columns)
     if not history:
         raise ValueError("plot_history: the history is empty")
     n = len(next(iter(history.values())))
@@ -140,7 +150,8 @@ def plot_history(history, path, *, title="Training history") -> None:
     _save_png(fig, path)
 
 
-def plot_confusion_matrix(cm, labels, path, normalize=False, *, title=None) -> None:
+def plot_confusion_matrix(cm: npt.ArrayLike, labels: Sequence[Any] | None, path: StrPath,
+                          normalize: bool = False, *, title: str | None = None) -> None:
     """Draw a confusion matrix as an annotated heat map, to a PNG file.
 
     Parameters
@@ -179,7 +190,9 @@ def plot_confusion_matrix(cm, labels, path, normalize=False, *, title=None) -> N
         raise ValueError(f"plot_confusion_matrix: {len(labels)} labels for a {k}x{k} matrix")
     if normalize:
         rows = cm.sum(axis=1, keepdims=True)
-        cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows != 0)
+        normalized = np.zeros_like(cm)
+        np.divide(cm, rows, out=normalized, where=rows != 0)
+        cm = normalized
     if title is None:
         title = "Confusion matrix" + (" (normalized by row)" if normalize else "")
 

@@ -5,9 +5,9 @@ model, optimizer, scheduler, callbacks, checkpoints, loader and Trainer, all
 deterministically from the recipe (so a killed run rebuilt from its
 ``config.json`` continues exactly). :func:`finish` scores the trained model on
 the test split and writes the model file, ``metrics.json`` and the plots.
-:func:`load_run`, :func:`features` and :func:`encode_targets` serve
-``chainrule evaluate`` and ``chainrule predict``. The CLI itself only parses
-arguments and prints.
+:func:`load_run`, :func:`features`, :func:`dataset_rows`, :func:`table_features` and
+:func:`encode_targets` serve ``chainrule evaluate`` and ``chainrule predict``. The CLI
+itself only parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ def split(table, recipe: Recipe):
     n = table.n_samples
     classify = table.task == "classification"
     y = np.asarray(table.y)
-    hint = ("change --test-split / --val-split, or pass --task regression if the target is "
-            "a quantity")
+    regression = " or pass --task regression if the target is a quantity" \
+        if classify and can_switch_task(table, recipe) else ""
+    hint = f"change --test-split / --val-split{regression}"
     try:
         rest, test = (split_indices(n, d.test_split, seed=seed,
                                     stratify=y if classify else None)
@@ -137,8 +138,7 @@ def split(table, recipe: Recipe):
                 names = [table.classes[i] for i in unseen] if table.classes else unseen
                 raise ChainruleError(f"{table.source}: class {names[0]!r} appears in the {part} "
                                      f"split but never in the training split (too few samples "
-                                     f"of it: add data, lower --{flag}-split, or pass --task "
-                                     f"regression if the target is a quantity)")
+                                     f"of it: add data or lower --{flag}-split{regression})")
     return train, val, test
 
 
@@ -156,14 +156,14 @@ def prepare(recipe: Recipe) -> Run:
         from .tables import encode_for_run
 
         table, tabular = load_tabular(recipe)
-        check_task_options(recipe, table.task)
+        check_task_options(recipe, table)
         train, val, test = split(table, recipe)
         X, y, notes = encode_for_run(tabular, train)
         pre = tabular.preprocessor
         table.feature_names = pre.input_features_
     else:
         table = load_table(recipe)
-        check_task_options(recipe, table.task)
+        check_task_options(recipe, table)
         train, val, test = split(table, recipe)
         X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
         pre = build_preprocessor(recipe.data.preprocess)
@@ -218,12 +218,21 @@ def prepare(recipe: Recipe) -> Run:
                tabular, notes)
 
 
-def check_task_options(recipe: Recipe, task: str) -> None:
-    """Refuse recipe settings that do not apply to the task (``recipe.given`` holds the
-    flags the user set, when the CLI built the recipe)."""
+def can_switch_task(table, recipe: Recipe) -> bool:
+    """Whether ``--task`` may name the other task as a remedy for this run's target: a
+    file's target whose values the other task accepts (never a built-in dataset's, whose
+    task is fixed)."""
+    from .tables import can_switch_task as switchable
+
+    return recipe.data.path is not None and switchable(table.task, table.y, table.classes)
+
+
+def check_task_options(recipe: Recipe, table) -> None:
+    """Refuse recipe settings that do not apply to the table's task (``recipe.given``
+    holds the flags the user set, when the CLI built the recipe)."""
     from .tables import check_task_options as check
 
-    check(task, getattr(recipe, "given", None) or {})
+    check(table.task, getattr(recipe, "given", None) or {}, can_switch_task(table, recipe))
 
 
 def train(run: Run, resume_state=None):
@@ -380,40 +389,53 @@ def load_run(run_dir):
     return model, meta
 
 
-def features(path, meta, need_target, delimiter=None):
+def features(path, meta, need_target, delimiter=None, frame=None):
     """A file's table and its features, checked against and scaled as in training.
 
     Returns ``(table, X)``; for a model trained on a table (CSV/Parquet), the columns are
     matched by name and encoded by the saved preprocessor, ``table.y`` holds the target
     (class indices or values in the target's units) or None, and ``table.notes`` the
-    notes to show (extra columns ignored, unseen categories).
+    notes to show (extra columns ignored, unseen categories). ``frame``: a CSV/Parquet
+    ``path`` already read by :func:`~chainrule.data.read_frame`.
     """
     from ..data import Table, read_table
+    from ..data.table import frame_table
 
     if "preprocessor" in meta:
         from .tables import features_from_file
 
-        X, y, notes = features_from_file(path, meta, need_target, delimiter)
+        X, y, notes = features_from_file(path, meta, need_target, delimiter, frame)
         table = Table(X=X, y=y, feature_names=list(meta["feature_names"]),
                       target_name=meta.get("target_name"), classes=meta.get("classes"),
                       source=str(path), task=meta["task"], preprocessor="table")
         table.notes = notes
         return table, X
-    if delimiter is not None:
+    if delimiter is not None and frame is None:
         raise ChainruleError(f"--delimiter applies to CSV files; {path} is read as an array")
+
+    def read(target, task="auto"):
+        if frame is not None:
+            return frame_table(frame, target=target, task=task)
+        return read_table(path, target=target, task=task)
 
     target = meta.get("target_name")
     if not need_target and path.lower().endswith(".npy"):
         target = None  # a .npy holds the features only
     try:
-        table = read_table(path, target=target, task=meta["task"])
+        table = read(target, meta["task"])
     except ChainruleError as e:
         # Only a missing target is forgiven (predict needs features alone); any other
         # problem of the file is reported as it is.
         absent = (f"target column {target!r} not found", f"no array named {target!r}")
         if need_target or target is None or not any(a in str(e) for a in absent):
             raise
-        table = read_table(path, target=None)
+        table = read(None)
+    return table, scaled_features(table, meta, path)
+
+
+def scaled_features(table, meta, path) -> np.ndarray:
+    """``table.X`` checked against the features the model was trained on and scaled as in
+    training (a model with a plain feature scaler); ``path`` names the data in messages."""
     names = list(meta["feature_names"])
     if table.X.reshape(table.n_samples, -1).shape[1] != len(names):
         raise ChainruleError(f"{path}: has {table.n_features} feature columns but the model was "
@@ -427,7 +449,86 @@ def features(path, meta, need_target, delimiter=None):
         raise ChainruleError(f"{path}: feature columns differ from training: {detail}")
     X = np.asarray(table.X, dtype=np.float32).reshape(table.n_samples, -1)
     mean, scale = np.asarray(meta["scaler"]["mean"]), np.asarray(meta["scaler"]["scale"])
-    return table, ((X - mean) / scale).astype(np.float32)
+    return ((X - mean) / scale).astype(np.float32)
+
+
+def _run_recipe(meta, run_dir):
+    """The recipe a run was trained with: the model file's copy, else its config.json; the
+    raw dict beside it (None when neither is readable)."""
+    import json
+
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        try:
+            with open(os.path.join(run_dir, "config.json")) as f:
+                config = json.load(f)
+        except (OSError, ValueError):
+            return None, None
+    try:
+        return Recipe.from_dict(config), config
+    except (KeyError, TypeError, ValueError):
+        return None, None
+
+
+def dataset_rows(meta, name, run_dir):
+    """The rows of the built-in dataset ``name`` that evaluate a run: its test split when
+    the run was trained on ``name`` and recorded the split (seed, fractions), else all.
+
+    Returns
+    -------
+    table : Table
+        Those rows (``source`` names the dataset).
+    split : {'test', 'all'}
+    note : str
+        Which rows, and why, for the user.
+    """
+    from ..data import Table, load_dataset
+
+    table = load_dataset(name)
+    n = table.n_samples
+    recipe, config = _run_recipe(meta, run_dir)
+    same = recipe is not None and recipe.data.path is None and \
+        (recipe.data.dataset or DEFAULT_DATASET) == name
+    if same and "seed" in config and recipe.data.test_split > 0:
+        test = split(load_table(recipe), recipe)[2]
+        note = (f"evaluating on the run's test split of the built-in dataset {name!r}: the "
+                f"{len(test)} of its {n} rows that training held out (seed {recipe.seed}, "
+                f"test split {recipe.data.test_split:g})")
+        rows, which = test, "test"
+    else:
+        why = ("the run was trained on other data" if not same
+               else "the run records no split seed" if "seed" not in config
+               else "the run held out no test rows, so these include its training rows")
+        note = f"evaluating on all {n} rows of the built-in dataset {name!r} ({why})"
+        rows, which = np.arange(n), "all"
+    rows_table = Table(X=np.asarray(table.X)[rows], y=np.asarray(table.y)[rows],
+                       feature_names=list(table.feature_names), target_name=table.target_name,
+                       classes=table.classes, source=f"dataset {name!r}", task=table.task)
+    return rows_table, which, note
+
+
+def table_features(table, meta, need_target=True):
+    """A :class:`~chainrule.data.Table`'s features (and targets) as the model takes them:
+    ``(table, X)`` as :func:`features` returns for a file."""
+    if "preprocessor" not in meta:
+        return table, scaled_features(table, meta, table.source)
+    from ..data import Frame, Table
+    from .tables import features_from_file
+
+    X = np.asarray(table.X).reshape(table.n_samples, -1)
+    names = list(table.feature_names) or [f"x{j}" for j in range(X.shape[1])]
+    columns = {n: X[:, j] for j, n in enumerate(names)}
+    target = meta["preprocessor"].get("target")
+    if target is not None and table.y is not None:
+        y = np.asarray(table.y)
+        columns[target] = [table.classes[i] for i in y] if table.classes else y
+    frame = Frame.from_arrays(columns, source=table.source)
+    X, y, notes = features_from_file(table.source, meta, need_target, frame=frame)
+    out = Table(X=X, y=y, feature_names=list(meta["feature_names"]), target_name=target,
+                classes=meta.get("classes"), source=table.source, task=meta["task"],
+                preprocessor="table")
+    out.notes = notes
+    return out, X
 
 
 def encode_targets(table, meta, path):

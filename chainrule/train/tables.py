@@ -17,8 +17,8 @@ import numpy as np
 from ..errors import ChainruleError, DataError
 
 __all__ = ["TABLE_SUFFIXES", "is_table_file", "TableData", "read_for_run", "encode_for_run",
-           "model_metadata", "features_from_file", "task_line", "check_task_options",
-           "mlp_parameter_count", "check_model_size"]
+           "model_metadata", "features_from_file", "cells_as_written", "task_line",
+           "can_switch_task", "check_task_options", "mlp_parameter_count", "check_model_size"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -71,6 +71,7 @@ def read_for_run(path, target, task="auto", delimiter=None, missing="impute",
     frame = read_frame(path, delimiter)
     prep = TablePreprocessor(target=target, task=task, missing=missing,
                              max_categories=max_categories, drop=drop, features=features)
+    prep.check_usable(frame)  # every unusable column at once, counted in the whole file
     keep = prep.complete_rows(frame)
     dropped = int((~keep).sum())
     if dropped:
@@ -130,8 +131,9 @@ def model_metadata(prep) -> dict:
     return meta
 
 
-def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
-    """A file's features (and target) encoded as in training, columns matched by name.
+def features_from_file(path, meta, need_target, delimiter=None, frame=None) -> tuple:
+    """A file's features (and target) encoded as in training, columns matched by name
+    (``frame``: the file already read by :func:`~chainrule.data.read_frame`).
 
     Returns
     -------
@@ -144,11 +146,11 @@ def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
     """
     from ..data import TablePreprocessor, read_frame
 
-    if not is_table_file(path):
+    if frame is None and not is_table_file(path):
         raise DataError(f"{path}: the model was trained on a table (CSV or Parquet) and "
                         f"needs one with the columns {meta['feature_names'][:8]}")
     prep = TablePreprocessor.from_state_dict(meta["preprocessor"])
-    frame = read_frame(path, delimiter)
+    frame = read_frame(path, delimiter) if frame is None else frame
     has_target = prep.target is not None and prep.target in frame
     if need_target and not has_target:
         raise DataError(f"{path}: has no target column {prep.target!r}")
@@ -159,30 +161,96 @@ def features_from_file(path, meta, need_target, delimiter=None) -> tuple:
     return X, y, [str(w.message) for w in caught]
 
 
-def task_line(task, reason, target) -> str:
-    """The first line of a run: the task, why, and the flag that changes it."""
+def cells_as_written(frame, names) -> list:
+    """The columns ``names`` of the file ``frame`` was read from, each a list of its cells
+    as the file writes them: a CSV's text between the delimiters (quotes removed, ``007``
+    and ``NA`` left as they are), a Parquet file's values as text (empty where null).
+
+    Parameters
+    ----------
+    frame : Frame
+        From :func:`~chainrule.data.read_frame`; names the file and, for CSV, its dialect.
+    names : sequence of str
+        Columns of ``frame``.
+
+    Returns
+    -------
+    list of list of str
+        One list per name, ``frame.n_rows`` cells each.
+    """
+    path = frame.source
+    absent = [n for n in names if n not in frame]
+    if absent:
+        raise DataError(f"{path}: no column {absent[0]!r}; its columns: {frame.names}")
+    if frame.dialect is None:  # Parquet: typed in the file
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=list(names))
+        cols = [["" if v is None else str(v) for v in table.column(n).to_pylist()]
+                for n in names]
+    else:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = frame.dialect.reader(f)
+            header = [h.strip() for h in next(reader)]
+            index = [header.index(n) for n in names]
+            rows = [r for r in reader if r]  # blank lines are skipped, as by read_frame
+        cols = [[r[j] for r in rows] for j in index]
+    if any(len(c) != frame.n_rows for c in cols):
+        raise DataError(f"{path}: read {len(cols[0])} rows of {names[0]!r} as written but "
+                        f"{frame.n_rows} rows of features; is the file being written?")
+    return cols
+
+
+def can_switch_task(task, y, classes) -> bool:
+    """Whether ``--task`` could train this target for the other task, so that naming it as
+    a remedy is no dead end: string labels are no quantity (regression refuses them),
+    numbers with a fraction are no class labels (classification refuses them).
+
+    Parameters
+    ----------
+    task : {'classification', 'regression'}
+    y : ndarray
+        Class indices (classification) or the target values (regression).
+    classes : list or None
+        The class labels of a classification target.
+    """
+    if task == "classification":
+        return not any(isinstance(c, str) for c in classes or ())
+    y = np.asarray(y, dtype=np.float64)
+    return y.ndim == 1 and bool(np.all(y == np.round(y)))
+
+
+def task_line(task, reason, target, switch=True) -> str:
+    """The first line of a run: the task, why, and (``switch``) the flag that changes it."""
     other = "regression" if task == "classification" else "classification"
-    return f"task: {task} (target {target!r}: {reason}); --task {other} to change it"
+    line = f"task: {task} (target {target!r}: {reason})"
+    return f"{line}; --task {other} to change it" if switch else line
 
 
-def check_task_options(task, given: dict) -> None:
+def check_task_options(task, given: dict, switch=True) -> None:
     """Refuse options that do not apply to ``task``; ``given`` maps a flag to its value
-    for the flags the user set."""
+    for the flags the user set; ``switch``: name ``--task`` as a remedy (see
+    :func:`can_switch_task`)."""
     if task == "regression":
         bad = [f for f in ("--head", "--class-weight") if given.get(f) is not None]
         if bad:
+            why = "--task classification to change it" if switch else \
+                "the target holds numbers with a fraction, not class labels"
             raise ChainruleError(f"{bad[0]} {given[bad[0]]} applies to classification, but "
-                                 f"the task is regression (--task classification to change it)")
+                                 f"the task is regression ({why})")
     elif given.get("--loss") is not None:
+        why = "--task regression to change it" if switch else \
+            "the target holds text labels, not numbers"
         raise ChainruleError(f"--loss {given['--loss']} applies to regression, but the task is "
-                             f"classification (--task regression to change it)")
+                             f"classification ({why})")
 
 
 def mlp_parameter_count(n_inputs, hidden, n_outputs, batch_norm=False) -> int:
-    """Weights and biases of an MLP ``n_inputs -> hidden... -> n_outputs``."""
-    sizes = [int(n_inputs), *map(int, hidden), int(n_outputs)]
-    n = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return n + (4 * sum(map(int, hidden)) if batch_norm else 0)
+    """Weights and biases of an MLP ``n_inputs -> hidden... -> n_outputs`` (with batch
+    norm, its parameters and statistics too): ``MLP._parameter_count``, the one count."""
+    from ..nn.mlp import MLP
+
+    return MLP._parameter_count(n_inputs, hidden, n_outputs, batch_norm=batch_norm)
 
 
 _STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2,

@@ -91,6 +91,24 @@ def test_dates_and_empty_columns_are_refused():
         _prep(_frame(e=[None, None], x=[1.0, 2.0]))
 
 
+def test_every_unusable_column_is_named_in_one_message():
+    f = _frame(id=[f"C{i:05d}" for i in range(12)], when=["2024-03-01"] * 12,
+               e=[None] * 12, city=[f"c{i % 6}" for i in range(12)], x=np.arange(12.0))
+    with pytest.raises(DataError) as info:
+        TablePreprocessor(drop=["x"], max_categories=5).check_usable(f)
+    assert str(info.value) == (
+        "t.csv: 4 columns cannot be used as features: 'id' looks like an identifier (all 12 "
+        "values are distinct strings, e.g. 'C00000'); 'when' holds dates or times (e.g. "
+        "'2024-03-01'), which are not encoded; 'e' has no values; 'city' has 6 distinct "
+        "values, more than --max-categories 5; drop them (--drop x,id,when,e,city) or raise "
+        "--max-categories")
+    with pytest.raises(DataError, match=r"t.csv: 2 columns .*'id' looks like an identifier "
+                                        r".*'e' has no values in the training rows; drop them "
+                                        r"\(--drop id,e\)$"):
+        _prep(f.select(["id", "e", "x"]))
+    TablePreprocessor(drop=["id", "when", "e", "city"]).check_usable(f)  # all usable
+
+
 def test_booleans_are_zero_one():
     f = _frame(flag=["true", "False", "TRUE", None])
     p = _prep(f)

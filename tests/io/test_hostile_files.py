@@ -316,6 +316,40 @@ def test_an_architecture_that_would_allocate_gigabytes_is_refused_before_allocat
                    limit=2.0)
 
 
+@pytest.mark.parametrize("spec", [
+    # each layer states exactly what it allocates: a stack of them is summed, whatever
+    # the integer arguments (the guard once multiplied them all together)
+    {"type": "MLP", "args": [100_000, [100_000], 10], "kwargs": {}},
+    # negative sizes whose terms would cancel in the MLP's count, while its first Linear
+    # (100000 x 100000) would be allocated before the constructor noticed
+    {"type": "MLP", "args": [100_000, [100_000, -100_000, -100_000], 100_000], "kwargs": {}},
+    {"type": "CNN", "args": [1, 10], "kwargs": {"input_size": [1, 1],
+                                                 "channels": [100_000, 100_000],
+                                                 "hidden": -10**10}},
+    {"type": "ResNet", "args": [1, 10], "kwargs": {"blocks": 10**4000}},
+    {"type": "ResNet", "args": [1, 10], "kwargs": {"blocks": 10**6, "downsample_every": 1}},
+    {"type": "LayerNorm", "args": [{"tuple": [-100_000, -100_000]}], "kwargs": {}},
+    {"type": "BatchNorm1d", "args": [[100_000, 100_000]], "kwargs": {}},
+    {"type": "Sequential", "args": [{"module": {"type": "Conv2d", "args": [1000, 1000, 99],
+                                                "kwargs": {}}}], "kwargs": {}},
+])
+def test_a_layer_larger_than_the_file_is_refused_before_allocating(good, tmp_path, spec):
+    path, _ = good
+
+    def edit(m):
+        m["architecture"] = spec
+
+    _timed_refusal(_rewrite(path, tmp_path / "big", meta=edit),
+                   "larger than the weights|cannot build layer", limit=1.0)
+
+
+def test_a_layer_stating_less_than_it_allocates_is_refused(good, tmp_path, monkeypatch):
+    """Defensive: the registry test keeps every count exact, but a wrong one is caught."""
+    path, _ = good
+    monkeypatch.setattr(nn.BatchNorm1d, "_parameter_count", classmethod(lambda cls, *a, **k: 0))
+    _refused(path, "layer BatchNorm1d allocated 12 weights but states 0")
+
+
 def test_deeply_nested_architecture_is_refused(good, tmp_path):
     path, _ = good
 

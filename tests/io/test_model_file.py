@@ -287,3 +287,28 @@ def test_load_a_run_directory_written_by_chainrule_train(tmp_path, monkeypatch):
     assert len(meta["feature_names"]) == 4 and meta["task"] == "classification"
     assert meta["scaler"]["mean"].shape == (4,) and meta["scaler"]["scale"].dtype.kind == "f"
     assert meta["config"]["model"]["hidden"] == [8] and meta["config"]["epochs"] == 2
+
+
+def test_the_default_chainrule_train_run_loads(tmp_path, monkeypatch):
+    """Issue 22: `chainrule train --epochs 2 --out run` (digits, an MLP 64-256-128-10)
+    wrote a run that cr.load refused as "larger than the weights the file holds"."""
+    import chainrule.cli
+    import chainrule.train.run
+
+    monkeypatch.setattr(chainrule.train.run, "write_plots", lambda *a, **k: None)
+    run = tmp_path / "run"
+    assert chainrule.cli.main(["train", "--epochs", "2", "--quiet", "--out", str(run)]) == 0
+    model = cr.load(run)
+    assert isinstance(model, nn.MLP) and model[0].in_features == 64
+    assert [m.out_features for m in model if isinstance(m, nn.Linear)] == [256, 128, 10]
+
+
+@pytest.mark.parametrize("args", [(784, [1024, 1024], 10), (64, [64, 32], 10)])
+def test_mlps_of_the_bug_report_round_trip(tmp_path, args):
+    model = nn.MLP(*args).eval()
+    cr.save(model, tmp_path / "m.safetensors")
+    loaded = cr.load(tmp_path / "m.safetensors")
+    for k, v in model.state_dict().items():
+        assert_array_equal(loaded.state_dict()[k], v)
+    x = cr.randn(3, args[0])
+    assert_array_equal(loaded(x).numpy(), model(x).numpy())

@@ -87,7 +87,7 @@ def test_run_export_matches_chainrule_predict(runs, kind, tmp_path):
         feeds = {"features": X[:n]} if rows is None else _feeds(sess, rows[:n])
         got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         if kind == "regression":
-            np.testing.assert_allclose(got["prediction"], [float(p["price"]) for p in pred],
+            np.testing.assert_allclose(got["prediction"], [float(p["prediction"]) for p in pred],
                                        rtol=1e-5, atol=1e-5)
             continue
         labels = [c for c in pred[0] if c.startswith("proba_")]

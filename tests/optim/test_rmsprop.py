@@ -75,6 +75,15 @@ def test_functional_update():
     np.testing.assert_allclose(param, THETA0 - 0.1 * np.sign(GRADS[0]) * np.sqrt(2))
 
 
+@pytest.mark.parametrize("kwargs, name", [(dict(centered=True), "grad_avg"),
+                                          (dict(momentum=0.9), "momentum_buffer")])
+def test_functional_update_names_a_missing_buffer(kwargs, name):
+    param, g = THETA0.copy(), GRADS[0].copy()
+    with pytest.raises(ValueError, match=name):
+        rmsprop_update(param, g, np.zeros_like(param), lr=0.1, alpha=0.5, eps=1e-8, **kwargs)
+    np.testing.assert_array_equal(param, THETA0)  # nothing was written
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(lr=-0.01), "lr"),
     (dict(alpha=-0.1), "alpha"),

@@ -15,9 +15,12 @@ from chainrule.errors import ChainruleError
 from chainrule.train import LambdaCallback, Trainer, fit
 from chainrule.train.loop import TrainingDiverged as LoopTrainingDiverged
 from chainrule.train.stopping import (
+    DIVERGENCE_FACTOR,
+    DIVERGENCE_FLOOR,
     TrainingDiverged,
     all_finite,
     check_convergence,
+    check_loss,
     guarded_step,
     loss_diverged,
 )
@@ -29,26 +32,50 @@ def _exploding_regression():
     return X * 10, y * 10
 
 
-def test_loss_overflow_stops_naming_the_step_with_finite_weights():
+def test_a_loss_that_blows_up_stops_naming_the_step_before_its_update():
     X, y = _exploding_regression()
     cr.manual_seed(0)
     model = cr.nn.Linear(3, 1)
-    snapshots = {}
+    snapshots, losses = {}, []
 
     def snap(trainer, step, logs):
         snapshots[step] = weights_of(trainer.model)
+        losses.append(logs["loss"])
 
     # the overflow is the subject: the guard reports it, not NumPy's warning
     with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
         fit(model, cr.nn.MSELoss(), cr.optim.SGD(model.parameters(), lr=1.0), (X, y),
             epochs=100, batch_size=None, callbacks=[LambdaCallback(on_batch_end=snap)])
     last = max(snapshots)
-    assert 1 < last < 100
+    assert 1 <= last < 100
     msg = str(info.value)
-    assert f"epoch {last + 1}, step {last + 1}" in msg
-    assert "last finite" in msg and "learning rate" in msg
+    assert f"epoch {last + 1}, step {last + 1}," in msg  # full batch: a step per epoch
+    assert f"more than 10000 times its first value ({losses[0]:.3g})" in msg
+    assert "diverged" in msg and "learning rate" in msg
+    assert max(losses) <= DIVERGENCE_FACTOR * losses[0]  # every step it let through
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
     assert_weights_equal(model, snapshots[last])
+
+
+def test_an_infinite_loss_stops_with_the_last_finite_weights():
+    X, y = linear_data(32)
+    calls = []
+
+    def loss_fn(out, target):  # finite for two steps, then overflows float32 at once
+        calls.append(1)
+        return F.mse_loss(out, target) * (1e39 if len(calls) == 3 else 1.0)
+
+    cr.manual_seed(0)
+    model = cr.nn.Linear(3, 1)
+    snapshots = {}
+    with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
+        fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=5,
+            batch_size=None,
+            callbacks=[LambdaCallback(on_batch_end=lambda t, s, logs: snapshots.update(
+                {s: weights_of(t.model)}))])
+    assert str(info.value).startswith("the training loss became inf at epoch 3, step 3;")
+    assert "last finite" in str(info.value)
+    assert_weights_equal(model, snapshots[2])
 
 
 def test_update_that_overflows_the_weights_stops_at_that_step():
@@ -131,6 +158,106 @@ def test_loss_diverged_message():
     e = loss_diverged(math.inf, 0, 4)
     assert isinstance(e, TrainingDiverged)
     assert str(e).startswith("the training loss became inf at epoch 1, step 5;")
+    e = loss_diverged(1.4e27, 2, 40, first=2.31)
+    assert str(e) == ("the training loss became 1.4e+27 at epoch 3, step 41, more than 10000 "
+                      "times its first value (2.31): training diverged and stopped before "
+                      "that update (try a lower learning rate)")
+
+
+def _trainer(step=0, history=()):
+    return SimpleNamespace(step=step, history=cr.train.History(history))
+
+
+def _first_diverged(losses, trainer=None):
+    """The 0-based index of the loss check_loss refuses, or None."""
+    trainer = trainer or _trainer()
+    for i, v in enumerate(losses):
+        try:
+            check_loss(trainer, v, 0)
+        except TrainingDiverged:
+            return i
+        trainer.step += 1
+    return None
+
+
+@pytest.mark.parametrize("losses, refused", [
+    ([2.3, 1.0, 0.5, 2.3e4 - 1, 0.1], None),  # up to 1e4 times the first loss: let through
+    ([2.3, 1.0, 2.3e4 + 1], 2),
+    ([2.3, 9e19], 1),                          # adam --lr 1e9 on digits
+    ([2.3, math.inf], 1), ([2.3, math.nan], 1), ([math.nan], 0),
+    ([2.5e7, 1e8, 2.4e11], None),              # a squared error in dollars: its own scale
+    ([2.5e7, 2.6e11], 1),
+    ([1e-6, 0.5, 99.0], None),                 # a near-zero first loss: the floor, 1e-2
+    ([0.0, 101.0], 1),
+    ([-5.0, -100.0, 4e4], None),               # a loss below zero: its size counts
+    ([-5.0, 5.1e4], 1),
+])
+def test_check_loss_refuses_a_loss_grown_by_the_factor_over_the_first(losses, refused):
+    assert DIVERGENCE_FACTOR == 1e4 and DIVERGENCE_FLOOR == 1e-2
+    assert _first_diverged(losses) == refused
+
+
+def test_check_loss_names_the_step_and_keeps_the_first_loss_on_the_trainer():
+    t = _trainer(step=6)
+    check_loss(t, 3.0, 1)
+    with pytest.raises(TrainingDiverged, match=r"1e\+05 at epoch 2, step 7, more than "
+                                               r"10000 times its first value \(3\)"):
+        check_loss(t, 1e5, 1)
+    check_loss(t, 2.9e4, 1)  # the first loss stays the reference
+    assert t._first_loss == 3.0
+
+
+def test_a_resumed_trainer_measures_from_its_first_epoch_too():
+    # resumed with a loss 1e3 times below its first epoch's: not a tighter bound than that
+    t = _trainer(step=500, history=[{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 0.1}])
+    assert _first_diverged([0.002, 1.0, 2e4 - 1], t) is None
+    assert _first_diverged([2e4 + 1], t) == 0
+
+
+def _max_loss_ratio(args, tmp_path):
+    """max(step loss) / first step loss of the CLI's run for ``args`` (healthy runs)."""
+    from chainrule.cli import _check_train_args, _recipe_from_args
+    from chainrule.cli_args import _build_parser
+    from chainrule.train import run
+
+    tmp_path.mkdir()
+    a = _build_parser().parse_args(["train", "--quiet", "--out", str(tmp_path), *args])
+    _check_train_args(a)
+    r = run.prepare(_recipe_from_args(a))
+    losses = []
+    r.trainer.callbacks.append(LambdaCallback(
+        on_batch_end=lambda t, step, logs: losses.append(logs["loss"])))
+    run.train(r)
+    return max(losses) / losses[0]
+
+
+def test_healthy_default_runs_stay_far_below_the_divergence_factor(tmp_path):
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn")
+    X, y = linear_data(300, noise=0.1)
+    rows = ["x1,x2,x3,price"] + [f"{a},{b},{c},{1000 * t + 5000}" for (a, b, c), t
+                                 in zip(X.tolist(), y[:, 0].tolist())]
+    (tmp_path / "prices.csv").write_text("\n".join(rows) + "\n")
+    # the default model and optimizer; 10 epochs are the first 340 steps of digits' run
+    for args in (["--epochs", "10"],
+                 ["--data", str(tmp_path / "prices.csv"), "--target", "price"]):
+        assert _max_loss_ratio(args, tmp_path / f"run{len(args)}") < 10  # 1e4 refuses
+
+
+def test_fit_with_a_huge_learning_rate_diverges_although_the_loss_stays_finite():
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn")
+    table = cr.data.load_dataset("digits")
+    X = (table.X - table.X.mean(0)) / (table.X.std(0) + 1e-6)
+    cr.manual_seed(0)
+    model = nn.MLP(64, [32], 10)
+    losses = []
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 2, more than 10000 times its "
+                                               r"first value .* diverged"):
+        fit(model, cr.nn.CrossEntropyLoss(), cr.optim.Adam(model.parameters(), lr=1e9),
+            (X.astype(np.float32), table.y), epochs=3, batch_size=32, seed=0,
+            callbacks=[LambdaCallback(on_batch_end=lambda t, s, logs: losses.append(
+                logs["loss"]))])
+    assert len(losses) == 1 and math.isfinite(losses[0])
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
 
 
 # ------------------------------------------------------------------ convergence

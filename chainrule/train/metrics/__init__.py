@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from .classification import (
     accuracy,
     balanced_accuracy,
@@ -40,7 +43,7 @@ __all__ = [
 class Metric(NamedTuple):
     """A metric in :data:`METRICS`: the function, its task and its direction."""
 
-    fn: Callable[..., float]
+    fn: Callable[..., float | np.ndarray]  # an array only with options asking for one
     kind: str  # 'classification' or 'regression'
     greater_is_better: bool
 
@@ -68,7 +71,9 @@ PROBA_METRICS = frozenset({"log_loss"})
 """The metrics of :data:`METRICS` computed from probabilities, not labels."""
 
 
-def compute_metrics(task, y_true, y_pred, proba=None, *, labels=None) -> dict[str, float]:
+def compute_metrics(task: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                    proba: npt.ArrayLike | None = None, *,
+                    labels: npt.ArrayLike | None = None) -> dict[str, float]:
     """All the metrics of a task, by name.
 
     Parameters
@@ -102,9 +107,9 @@ def compute_metrics(task, y_true, y_pred, proba=None, *, labels=None) -> dict[st
         out = {
             "accuracy": accuracy(y_true, y_pred),
             "balanced_accuracy": balanced_accuracy(y_true, y_pred),
-            "f1_macro": f,
-            "precision_macro": p,
-            "recall_macro": r,
+            "f1_macro": float(f),  # averaged: already floats
+            "precision_macro": float(p),
+            "recall_macro": float(r),
         }
         if proba is not None:
             out["log_loss"] = log_loss(y_true, proba, labels=labels)
@@ -112,6 +117,7 @@ def compute_metrics(task, y_true, y_pred, proba=None, *, labels=None) -> dict[st
     if task == "regression":
         if proba is not None:
             raise ValueError("compute_metrics: proba is only meaningful for task='classification'")
-        return {name: METRICS[name].fn(y_true, y_pred) for name in ("mse", "rmse", "mae", "r2")}
+        return {name: float(METRICS[name].fn(y_true, y_pred))
+                for name in ("mse", "rmse", "mae", "r2")}
     raise ValueError(f"compute_metrics: task must be 'classification' or 'regression', "
                      f"got {task!r}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 
-def to_numpy(a) -> np.ndarray:
+def to_numpy(a: Any) -> np.ndarray:
     if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
         a = a.get()  # CuPy array: copy to the host
     return np.asarray(a)
@@ -17,7 +20,7 @@ def check_length(name: str, what: str, n_true: int, n_other: int) -> None:
                          f"{n_true} and {n_other}")
 
 
-def labels_1d(name: str, arg: str, a) -> np.ndarray:
+def labels_1d(name: str, arg: str, a: npt.ArrayLike) -> np.ndarray:
     a = to_numpy(a)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
@@ -26,7 +29,7 @@ def labels_1d(name: str, arg: str, a) -> np.ndarray:
     return a
 
 
-def sample_weights(name: str, sample_weight, n: int) -> np.ndarray | None:
+def sample_weights(name: str, sample_weight: npt.ArrayLike | None, n: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
     w = to_numpy(sample_weight).astype(np.float64).ravel()
@@ -34,7 +37,9 @@ def sample_weights(name: str, sample_weight, n: int) -> np.ndarray | None:
     return w
 
 
-def check_labels(name: str, y_true, y_pred, sample_weight):
+def check_labels(name: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                 sample_weight: npt.ArrayLike | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     y_true = labels_1d(name, "y_true", y_true)
     y_pred = labels_1d(name, "y_pred", y_pred)
     check_length(name, "y_pred", len(y_true), len(y_pred))
@@ -51,7 +56,7 @@ def encode(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return order[pos], ordered[pos] == values
 
 
-def as_labels(name: str, labels) -> np.ndarray:
+def as_labels(name: str, labels: npt.ArrayLike) -> np.ndarray:
     labels = to_numpy(labels).ravel()
     if len(labels) == 0:
         raise ValueError(f"{name}: labels must not be empty")

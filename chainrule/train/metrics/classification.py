@@ -7,7 +7,10 @@ scikit-learn, and returns a Python ``float`` (``confusion_matrix``: an array).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from ._inputs import (
     as_labels,
@@ -28,7 +31,8 @@ __all__ = [
 _AVERAGES = ("macro", "micro", "weighted", "binary", None)
 
 
-def accuracy(y_true, y_pred, sample_weight=None) -> float:
+def accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+             sample_weight: npt.ArrayLike | None = None) -> float:
     """Fraction of samples whose predicted label equals the true label.
 
     Parameters
@@ -54,7 +58,9 @@ def accuracy(y_true, y_pred, sample_weight=None) -> float:
     return float(np.average(y_true == y_pred, weights=w))
 
 
-def confusion_matrix(y_true, y_pred, labels=None, sample_weight=None) -> np.ndarray:
+def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                     labels: npt.ArrayLike | None = None,
+                     sample_weight: npt.ArrayLike | None = None) -> np.ndarray:
     """Count of samples of each true class (rows) predicted as each class (columns).
 
     Parameters
@@ -99,7 +105,8 @@ def _confusion(y_true, y_pred, labels, w):
     return cm.astype(np.int64) if w is None else cm
 
 
-def balanced_accuracy(y_true, y_pred, sample_weight=None) -> float:
+def balanced_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                      sample_weight: npt.ArrayLike | None = None) -> float:
     """Mean over the classes of the recall of each class.
 
     Classes absent from ``y_true`` (they can appear in ``y_pred``) are left out
@@ -131,8 +138,11 @@ def balanced_accuracy(y_true, y_pred, sample_weight=None) -> float:
     return float(np.mean(np.diag(cm)[present] / support[present]))
 
 
-def precision_recall_f1(y_true, y_pred, average="macro", *, labels=None, pos_label=1,
-                        sample_weight=None):
+def precision_recall_f1(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                        average: str | None = "macro", *,
+                        labels: npt.ArrayLike | None = None, pos_label: Any = 1,
+                        sample_weight: npt.ArrayLike | None = None
+                        ) -> tuple[float, float, float] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall and F1 score, per class then averaged.
 
     A ratio whose denominator is zero (a class never predicted has no precision;
@@ -211,7 +221,9 @@ def _prf(name, y_true, y_pred, average, labels, pos_label, sample_weight):
     return float(np.mean(prec)), float(np.mean(rec)), float(np.mean(f))
 
 
-def precision(y_true, y_pred, average="macro", *, labels=None, pos_label=1, sample_weight=None):
+def precision(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, average: str | None = "macro", *,
+              labels: npt.ArrayLike | None = None, pos_label: Any = 1,
+              sample_weight: npt.ArrayLike | None = None) -> float | np.ndarray:
     """Precision: of the samples predicted as a class, the fraction that belong to it.
 
     Same parameters as :func:`precision_recall_f1`, of which this is the first value.
@@ -224,7 +236,9 @@ def precision(y_true, y_pred, average="macro", *, labels=None, pos_label=1, samp
     return _prf("precision", y_true, y_pred, average, labels, pos_label, sample_weight)[0]
 
 
-def recall(y_true, y_pred, average="macro", *, labels=None, pos_label=1, sample_weight=None):
+def recall(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, average: str | None = "macro", *,
+           labels: npt.ArrayLike | None = None, pos_label: Any = 1,
+           sample_weight: npt.ArrayLike | None = None) -> float | np.ndarray:
     """Recall: of the samples of a class, the fraction predicted as it.
 
     Same parameters as :func:`precision_recall_f1`, of which this is the second value.
@@ -237,7 +251,9 @@ def recall(y_true, y_pred, average="macro", *, labels=None, pos_label=1, sample_
     return _prf("recall", y_true, y_pred, average, labels, pos_label, sample_weight)[1]
 
 
-def f1(y_true, y_pred, average="macro", *, labels=None, pos_label=1, sample_weight=None):
+def f1(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, average: str | None = "macro", *,
+       labels: npt.ArrayLike | None = None, pos_label: Any = 1,
+       sample_weight: npt.ArrayLike | None = None) -> float | np.ndarray:
     """F1 score: harmonic mean of precision and recall.
 
     Same parameters as :func:`precision_recall_f1`, of which this is the third value.
@@ -250,7 +266,9 @@ def f1(y_true, y_pred, average="macro", *, labels=None, pos_label=1, sample_weig
     return _prf("f1", y_true, y_pred, average, labels, pos_label, sample_weight)[2]
 
 
-def log_loss(y_true, proba, labels=None, eps=None, sample_weight=None) -> float:
+def log_loss(y_true: npt.ArrayLike, proba: npt.ArrayLike, labels: npt.ArrayLike | None = None,
+             eps: float | None = None,
+             sample_weight: npt.ArrayLike | None = None) -> float:
     """Mean negative log-likelihood of the true classes (cross-entropy).
 
     Parameters

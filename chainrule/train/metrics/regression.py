@@ -9,27 +9,30 @@ scikit-learn, and returns a Python ``float`` (or one value per output for
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ._inputs import check_length, divide, sample_weights, to_numpy
 
 __all__ = ["mse", "rmse", "mae", "r2"]
 
 
-def _check_targets(name: str, y_true, y_pred, sample_weight):
-    y_true = to_numpy(y_true).astype(np.float64)
-    y_pred = to_numpy(y_pred).astype(np.float64)
-    check_length(name, "y_pred", len(y_true), len(y_pred))
-    y_true = y_true[:, None] if y_true.ndim == 1 else y_true
-    y_pred = y_pred[:, None] if y_pred.ndim == 1 else y_pred
-    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+def _check_targets(name: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                   sample_weight: npt.ArrayLike | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    t = to_numpy(y_true).astype(np.float64)
+    p = to_numpy(y_pred).astype(np.float64)
+    check_length(name, "y_pred", len(t), len(p))
+    t = t[:, None] if t.ndim == 1 else t
+    p = p[:, None] if p.ndim == 1 else p
+    if t.ndim != 2 or t.shape != p.shape:
         raise ValueError(f"{name}: y_true and y_pred must both have shape (n_samples,) or "
-                         f"(n_samples, n_outputs), got {y_true.shape} and {y_pred.shape}")
-    if len(y_true) == 0:
+                         f"(n_samples, n_outputs), got {t.shape} and {p.shape}")
+    if len(t) == 0:
         raise ValueError(f"{name}: needs at least one sample, got none")
-    return y_true, y_pred, sample_weights(name, sample_weight, len(y_true))
+    return t, p, sample_weights(name, sample_weight, len(t))
 
 
-def _over_outputs(per_output: np.ndarray, multioutput):
+def _over_outputs(per_output: np.ndarray, multioutput: str | npt.ArrayLike) -> float | np.ndarray:
     if isinstance(multioutput, str):
         if multioutput == "raw_values":
             return per_output
@@ -40,12 +43,14 @@ def _over_outputs(per_output: np.ndarray, multioutput):
     return float(np.average(per_output, weights=to_numpy(multioutput)))
 
 
-def _squared_error(name, y_true, y_pred, sample_weight) -> np.ndarray:
+def _squared_error(name: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                   sample_weight: npt.ArrayLike | None) -> np.ndarray:
     y_true, y_pred, w = _check_targets(name, y_true, y_pred, sample_weight)
     return np.average((y_true - y_pred) ** 2, axis=0, weights=w)
 
 
-def mse(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
+def mse(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+        multioutput: str | npt.ArrayLike = "uniform_average") -> float | np.ndarray:
     """Mean squared error.
 
     Parameters
@@ -73,7 +78,8 @@ def mse(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
     return _over_outputs(_squared_error("mse", y_true, y_pred, sample_weight), multioutput)
 
 
-def rmse(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
+def rmse(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+         multioutput: str | npt.ArrayLike = "uniform_average") -> float | np.ndarray:
     """Root mean squared error, per output, then combined over the outputs.
 
     Parameters and return shape as :func:`mse`. Non-negative, in the unit of
@@ -88,7 +94,8 @@ def rmse(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
     return _over_outputs(np.sqrt(per_output), multioutput)
 
 
-def mae(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
+def mae(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+        multioutput: str | npt.ArrayLike = "uniform_average") -> float | np.ndarray:
     """Mean absolute error.
 
     Parameters and return shape as :func:`mse`. Non-negative, in the unit of
@@ -103,7 +110,8 @@ def mae(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
     return _over_outputs(np.average(np.abs(y_true - y_pred), axis=0, weights=w), multioutput)
 
 
-def r2(y_true, y_pred, sample_weight=None, multioutput="uniform_average"):
+def r2(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+       multioutput: str | npt.ArrayLike = "uniform_average") -> float | np.ndarray:
     """Coefficient of determination: 1 - residual sum of squares / total sum of squares.
 
     NaN with fewer than two samples. A constant target scores 1 when predicted
