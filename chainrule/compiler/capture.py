@@ -26,14 +26,21 @@ captured step each parameter's ``.grad`` is a buffer that the next step overwrit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from .. import functional as F
 from ..backend import array_module, fit_threads
 from ..nn.layers import Linear, Sequential
 from ..nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..nn.module import Module
 from ..ops import loss as L
 from ..ops._util import zeros_like_shared
 from ..tensor import Tensor
 from . import fusion
+
+if TYPE_CHECKING:
+    from ..optim.optimizer import Optimizer
 
 __all__ = ["CompiledStep", "compile"]
 
@@ -185,7 +192,8 @@ class _Plan:
 class CompiledStep:
     """A training step recorded once per input shape and replayed (see :func:`compile`)."""
 
-    def __init__(self, model, loss_fn, optimizer):
+    def __init__(self, model: Module, loss_fn: Callable[..., Tensor],
+                 optimizer: Optimizer) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         layers = _layers(model)
         kind = layers if isinstance(layers, str) else _loss_kind(loss_fn)
@@ -233,7 +241,7 @@ class CompiledStep:
             return "a class index out of range (the engine raises the error)"
         return None
 
-    def gradients(self, x, y):
+    def gradients(self, x: Any, y: Any) -> float:
         """Forward, loss and backward of one step, without the update.
 
         Each captured parameter's ``.grad`` is set to its gradient (a buffer that the
@@ -274,7 +282,7 @@ class CompiledStep:
         return float(loss)
 
     @property
-    def outputs(self):
+    def outputs(self) -> Any:
         """The model's outputs on the last captured batch, for predictions.
 
         With cross-entropy these are the logits minus each row's maximum (the
@@ -297,7 +305,8 @@ class CompiledStep:
         return loss
 
 
-def compile(model, loss_fn, optimizer):  # the name PyTorch users expect (torch.compile)
+def compile(model: Module, loss_fn: Callable[..., Tensor],
+            optimizer: Optimizer) -> CompiledStep:  # the name PyTorch users expect (torch.compile)
     """Record a training step once per input shape and replay it without the engine.
 
     Parameters
